@@ -1,0 +1,54 @@
+"""Project configuration: typed, validated, loadable from YAML (`microdrama demo --config my.yaml`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from microdrama.domain import Strict, Voice, load_model
+from microdrama.skills.compose_ffmpeg import AiMark
+
+
+class RenderConfig(Strict):
+    width: int = Field(1080, ge=64, le=4096, description="frame width; 9:16 delivery is 1080")
+    height: int = Field(1920, ge=64, le=4096, description="frame height; 9:16 delivery is 1920")
+    fps: int = Field(30, ge=1, le=60, description="frames per second")
+    crf: int = Field(21, ge=0, le=51, description="x264 quality of the final cut (lower = better, bigger)")
+    preset: str = Field("veryfast", description="x264 preset of the final cut")
+    clip_crf: int = Field(18, ge=0, le=51, description="x264 quality of intermediate shot clips")
+    clip_preset: str = Field("ultrafast", description="x264 preset of intermediate shot clips")
+
+
+class StageConfig(Strict):
+    """Which registered skill runs each stage (`microdrama skills list` shows the choices)."""
+
+    screenplay: str = Field("screenplay-rules", description="skill name for the screenplay stage")
+    dubbing: str = Field("dubbing-espeak", description="skill name for the dubbing stage")
+    storyboard: str = Field("storyboard", description="skill name for the storyboard stage")
+    visuals: str = Field("animatic", description="skill name for the visuals stage")
+    subtitles: str = Field("subtitles", description="skill name for the subtitles stage")
+    compose: str = Field("compose-ffmpeg", description="skill name for the compose stage")
+
+
+class SubtitleConfig(Strict):
+    burn_in: bool = Field(True, description="burn subtitles into the picture (files are written either way)")
+    font_size: int = Field(60, ge=12, le=200, description="subtitle font size in pixels")
+    bottom_margin: float = Field(0.17, ge=0, le=0.5, description="bottom safe margin as a fraction of height")
+
+
+class ProjectConfig(Strict):
+    project_code: str = Field(
+        "RD-DEMO", pattern=r"^[A-Za-z0-9_.-]+$", description="R&D project code every cost is attributed to"
+    )
+    studio: str = Field("", description="studio or company name")
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    stages: StageConfig = Field(default_factory=StageConfig)
+    subtitles: SubtitleConfig = Field(default_factory=SubtitleConfig)
+    mark: AiMark = Field(default_factory=AiMark, description="the visible AI-generated mark")
+    narrator_voice: Voice = Field(default_factory=lambda: Voice(gender="male", variant=2, pitch=42, rate=155))
+    max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "ProjectConfig":
+        return cls() if path is None else load_model(cls, path)

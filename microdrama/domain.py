@@ -1,0 +1,310 @@
+"""The domain model: plain pydantic data, no I/O, no Prefect, no torch.
+
+A *brief* (what a creator asks for) becomes a *screenplay* (series bible + one episode of
+scenes -> shots -> lines). Dubbing measures each line; the *storyboard* then times every shot
+from the measured dialogue and is the timeline that visuals, subtitles and compose all follow.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from microdrama.errors import InputError, format_validation_error
+
+NARRATOR = "narrator"
+SLUG = r"^[a-z][a-z0-9_]*$"
+Language = Literal["zh", "en"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo in YAML must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Genre(str, Enum):
+    revenge = "revenge"  # 逆袭/复仇: the humiliated hero strikes back
+    romance = "romance"  # 甜宠/霸总: sweet romance with a twist
+    suspense = "suspense"  # 悬疑: a secret and a ticking clock
+
+
+class ShotSize(str, Enum):
+    extreme_wide = "extreme_wide"
+    wide = "wide"
+    medium = "medium"
+    close_up = "close_up"
+    extreme_close_up = "extreme_close_up"
+
+
+class CameraMove(str, Enum):
+    static = "static"
+    push_in = "push_in"
+    pull_out = "pull_out"
+    pan_left = "pan_left"
+    pan_right = "pan_right"
+    tilt_up = "tilt_up"
+    tilt_down = "tilt_down"
+
+
+class Emotion(str, Enum):
+    neutral = "neutral"
+    angry = "angry"
+    sad = "sad"
+    happy = "happy"
+    fearful = "fearful"
+    surprised = "surprised"
+    cold = "cold"
+    tender = "tender"
+
+
+class TimeOfDay(str, Enum):
+    day = "day"
+    dusk = "dusk"
+    night = "night"
+    interior = "interior"
+
+
+class Voice(Strict):
+    """How a character sounds. Backends map this to their own voices (espeak-ng variants, TTS ids)."""
+
+    gender: Literal["female", "male"] = Field(description="'female' or 'male'; picks the voice family")
+    variant: int = Field(1, ge=1, le=7, description="1-7; characters of the same gender need different variants")
+    pitch: int = Field(50, ge=0, le=99, description="espeak-style pitch 0-99 (50 is neutral)")
+    rate: int = Field(165, ge=80, le=400, description="speaking rate in words per minute, 80-400")
+
+
+class Character(Strict):
+    id: str = Field(pattern=SLUG, description="a lowercase slug such as 'lin_xia' used by shots and lines")
+    name: str = Field(min_length=1, max_length=40, description="the display name, e.g. '林夏'")
+    role: str = Field("supporting", description="e.g. protagonist, antagonist, ally")
+    look: str = Field(min_length=1, description="a look description used in visual prompts (hair, clothes, age)")
+    voice: Voice = Field(description="voice settings: gender, variant, pitch, rate")
+    color: str | None = Field(
+        None, pattern=r"^#[0-9a-fA-F]{6}$", description="placeholder colour in animatics as '#rrggbb'"
+    )
+
+
+class SeriesBible(Strict):
+    title: str = Field(min_length=1, max_length=60, description="the series title")
+    logline: str = Field(min_length=1, description="one sentence that sells the series")
+    genre: Genre = Field(description="one of: revenge, romance, suspense")
+    language: Language = Field(description="'zh' (Mandarin) or 'en' (English)")
+    setting: str = Field("", description="where and when the story happens")
+    characters: list[Character] = Field(min_length=1, description="everyone who speaks or appears")
+
+    @field_validator("characters")
+    @classmethod
+    def _unique_ids(cls, chars: list[Character]) -> list[Character]:
+        seen: set[str] = set()
+        for c in chars:
+            if c.id == NARRATOR:
+                raise ValueError(f"'{NARRATOR}' is reserved for narration; give the character another id")
+            if c.id in seen:
+                raise ValueError(f"character id '{c.id}' appears twice; ids must be unique")
+            seen.add(c.id)
+        return chars
+
+    def character(self, char_id: str) -> Character:
+        for c in self.characters:
+            if c.id == char_id:
+                return c
+        raise KeyError(char_id)
+
+
+class Line(Strict):
+    speaker: str = Field(description=f"a character id from series.characters, or '{NARRATOR}'")
+    text: str = Field(min_length=1, max_length=120, description="what is said; keep lines short (<= 120 chars)")
+    emotion: Emotion = Field(Emotion.neutral, description="one of: " + ", ".join(e.value for e in Emotion))
+
+
+class Shot(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="a short id such as 's01', unique in the episode")
+    shot_size: ShotSize = Field(description="one of: " + ", ".join(s.value for s in ShotSize))
+    camera_move: CameraMove = Field(CameraMove.static, description="one of: " + ", ".join(m.value for m in CameraMove))
+    visual_prompt: str = Field(min_length=1, description="what the camera sees, for image/video models")
+    characters: list[str] = Field(default_factory=list, description="ids of characters on screen")
+    lines: list[Line] = Field(default_factory=list, description="dialogue or narration spoken over this shot")
+    min_duration_s: float = Field(2.0, ge=0.5, le=20, description="shortest on-screen time in seconds (0.5-20)")
+
+    def line_id(self, index: int) -> str:
+        return f"{self.id}-l{index + 1}"
+
+
+class Scene(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="a short id such as 'sc1'")
+    location: str = Field(min_length=1, description="where the scene happens")
+    time_of_day: TimeOfDay = Field(TimeOfDay.day, description="one of: day, dusk, night, interior")
+    description: str = Field("", description="what happens in the scene")
+    shots: list[Shot] = Field(min_length=1, description="at least one shot")
+
+
+class Episode(Strict):
+    number: int = Field(ge=1, description="episode number, starting at 1")
+    title: str = Field(min_length=1, description="episode title")
+    synopsis: str = Field("", description="two or three sentences")
+    hook: str = Field(description="what grabs the viewer in the first 3 seconds")
+    cliffhanger: str = Field(description="the open question the episode ends on")
+    scenes: list[Scene] = Field(min_length=1, description="at least one scene")
+
+
+class SpokenLine(BaseModel):
+    """A line with its stable id and the shot it belongs to (derived, never stored)."""
+
+    id: str
+    shot_id: str
+    speaker: str
+    text: str
+    emotion: Emotion
+
+
+class Screenplay(Strict):
+    series: SeriesBible
+    episode: Episode
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "Screenplay":
+        known = {c.id for c in self.series.characters}
+        shot_ids: set[str] = set()
+        for si, scene in enumerate(self.episode.scenes):
+            for hi, shot in enumerate(scene.shots):
+                where = f"episode.scenes[{si}].shots[{hi}]"
+                if shot.id in shot_ids:
+                    raise ValueError(f"{where}.id: shot id '{shot.id}' is used twice; make shot ids unique")
+                shot_ids.add(shot.id)
+                for cid in shot.characters:
+                    if cid not in known:
+                        raise ValueError(
+                            f"{where}.characters: '{cid}' is not in series.characters "
+                            f"(known: {', '.join(sorted(known))}); add it there or fix the id"
+                        )
+                for li, line in enumerate(shot.lines):
+                    if line.speaker != NARRATOR and line.speaker not in known:
+                        raise ValueError(
+                            f"{where}.lines[{li}].speaker: '{line.speaker}' is not a character "
+                            f"(known: {', '.join(sorted(known))}, or '{NARRATOR}'); add it or fix the name"
+                        )
+        return self
+
+    def shots(self) -> Iterator[tuple[Scene, Shot]]:
+        for scene in self.episode.scenes:
+            for shot in scene.shots:
+                yield scene, shot
+
+    def spoken_lines(self) -> list[SpokenLine]:
+        return [
+            SpokenLine(id=shot.line_id(i), shot_id=shot.id, speaker=ln.speaker, text=ln.text, emotion=ln.emotion)
+            for _, shot in self.shots()
+            for i, ln in enumerate(shot.lines)
+        ]
+
+
+class CharacterBrief(Strict):
+    name: str = Field(min_length=1, max_length=40, description="the character's name")
+    role: Literal["protagonist", "antagonist", "ally"] = Field(
+        description="protagonist, antagonist or ally: the genre templates cast these three roles"
+    )
+    gender: Literal["female", "male"] = Field(description="'female' or 'male' (picks the voice)")
+    look: str = Field("", description="optional look description (hair, clothes, age)")
+
+
+class Brief(Strict):
+    """What a creator asks for: a few lines that the screenplay writer expands into an episode."""
+
+    title: str = Field(min_length=1, max_length=60, description="the series title")
+    premise: str = Field(min_length=4, description="one or two sentences: who wants what, and what stands in the way")
+    genre: Genre = Field(description="one of: revenge, romance, suspense")
+    language: Language = Field("zh", description="'zh' (Mandarin) or 'en' (English)")
+    setting: str = Field("", description="where the story happens, e.g. '上海陆家嘴'")
+    episode: int = Field(1, ge=1, le=200, description="which episode to write (1-200)")
+    target_seconds: int = Field(60, ge=20, le=180, description="episode length to aim for, 20-180 seconds")
+    characters: list[CharacterBrief] = Field(
+        default_factory=list, description="optional cast; missing roles get default names"
+    )
+
+    @field_validator("characters")
+    @classmethod
+    def _one_per_role(cls, chars: list[CharacterBrief]) -> list[CharacterBrief]:
+        roles = [c.role for c in chars]
+        for role in set(roles):
+            if roles.count(role) > 1:
+                raise ValueError(f"role '{role}' is given {roles.count(role)} times; give each role once")
+        return chars
+
+
+# ---- The storyboard: the timed shot list every later stage follows ---------------------------
+
+
+class LineCue(Strict):
+    line_id: str
+    speaker: str
+    text: str
+    emotion: Emotion
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+
+
+class TimedShot(Strict):
+    shot: Shot
+    scene_id: str
+    location: str
+    time_of_day: TimeOfDay
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    frames: int = Field(gt=0)
+    cues: list[LineCue] = Field(default_factory=list)
+
+
+class Storyboard(Strict):
+    episode_number: int
+    title: str
+    language: Language
+    fps: int = Field(gt=0)
+    shots: list[TimedShot] = Field(min_length=1)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(s.frames for s in self.shots) / self.fps
+
+    def cues(self) -> list[LineCue]:
+        return [c for s in self.shots for c in s.cues]
+
+
+# ---- Loading and saving, with teaching errors -------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    """Load a YAML or JSON file into `model`; any problem becomes an InputError naming the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file. Check the path (relative to {Path.cwd()}).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+    return parse_model(model, data, source=path)
+
+
+def parse_model(model: type[M], data: object, source: str | Path | None = None) -> M:
+    if not isinstance(data, dict):
+        raise InputError(f"{source or model.__name__}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, model, source)) from None
+
+
+def dump_yaml(model: BaseModel) -> str:
+    return yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False, width=100)
+
+
+def slugify(text: str, fallback: str = "item") -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return slug if slug and slug[0].isalpha() else (f"{fallback}_{slug}" if slug else fallback)

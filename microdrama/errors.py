@@ -1,0 +1,80 @@
+"""Errors a person can act on.
+
+Every error the toolkit raises on bad input says *which field* is wrong and *how to fix it*,
+so users never have to read a traceback from deep inside pydantic, ffmpeg or a model library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+class MicrodramaError(Exception):
+    """Base class: the message is meant for the person running the tool."""
+
+
+class InputError(MicrodramaError):
+    """The user's input (brief, screenplay, config, CLI option) is invalid."""
+
+
+class MissingDependencyError(MicrodramaError):
+    """An optional dependency or external model is absent; the message says how to install it."""
+
+
+class RenderError(MicrodramaError):
+    """A media tool (ffmpeg, espeak-ng) failed; the message carries its last output lines."""
+
+
+class UnknownSkillError(MicrodramaError, KeyError):
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _field_hint(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
+    """Walk the model's fields along `loc` and return the target field's description."""
+    current: Any = model
+    info = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        info = fields[part]
+        annotation = info.annotation
+        # Unwrap list[X] / X | None to reach nested models.
+        for arg in getattr(annotation, "__args__", ()) or ():
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                annotation = arg
+        current = annotation
+    return info.description if info is not None else None
+
+
+def format_validation_error(
+    exc: ValidationError, model: type[BaseModel] | None = None, source: str | Path | None = None
+) -> str:
+    """Turn a pydantic ValidationError into lines of 'field: problem. Fix: hint'."""
+    where = f" in {source}" if source else ""
+    lines = [f"{exc.error_count()} problem(s){where}:"]
+    for err in exc.errors():
+        path = _field_path(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        line = f"  - {path}: {msg}"
+        if err["type"] not in {"missing", "value_error"} and "input" in err:
+            shown = repr(err["input"])
+            line += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
+        hint = _field_hint(model, tuple(err["loc"]))
+        if hint and err["type"] != "value_error":
+            line += f"\n      Fix: {hint}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Prefect flows that wire skills together. The only place that knows about tasks and caching."""

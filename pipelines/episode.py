@@ -1,0 +1,287 @@
+"""The reference episode pipeline, as one Prefect flow.
+
+    brief ─screenplay─▶ Screenplay ─dubbing (per line)─▶ WAVs ─storyboard─▶ timed shots
+          ─visuals (per shot, in parallel)─▶ clips ─subtitles─▶ SRT/ASS ─compose─▶ episode.mp4
+
+Tasks are thin wrappers over `run_stage`, which calls a skill through the content-addressed
+store (the input-hash cache), so re-running after an edit only redoes what the edit touched, and
+a crashed run resumes where it stopped. Every call leaves a usage record, attributed here (run,
+episode, shot, line, R&D project) because skills do not know who pays for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
+
+from microdrama.env import apply_offline_defaults
+
+apply_offline_defaults()
+
+from prefect import flow, get_run_logger, task  # noqa: E402  (settings must precede the import)
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from microdrama import __version__  # noqa: E402
+from microdrama.config import ProjectConfig  # noqa: E402
+from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model  # noqa: E402
+from microdrama.errors import InputError  # noqa: E402
+from microdrama.registry import default_registry  # noqa: E402
+from microdrama.skill import Usage, atomic_write_text  # noqa: E402
+from microdrama.store import ArtifactStore, publish, sha256_file  # noqa: E402
+
+PUBLISHED = ["episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml", "screenplay.json",
+             "storyboard.json", "storyboard.png", "storyboard.html", "manifest.json"]
+
+
+class UsageRecord(BaseModel):
+    """A skill call's usage with its attribution. `cached` calls consumed nothing this run."""
+
+    run_id: str
+    project_code: str
+    flow: str = "episode"
+    task: str
+    episode: int
+    shot_id: str | None = None
+    line_id: str | None = None
+    cache_key: str
+    cached: bool
+    usage: Usage
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    run_dir: str
+    video: str
+    duration_s: float
+    shots: int
+    lines: int
+    wall_seconds: float
+    steps_run: int
+    steps_cached: int
+    usage: list[UsageRecord] = Field(default_factory=list)
+
+
+# ---- plain functions: everything below the decorators is testable without Prefect ----------------
+
+
+class Run:
+    """Per-run state: the store, the attribution, the collected usage and progress output."""
+
+    def __init__(self, config: ProjectConfig, out_dir: Path, run_name: str, episode: int,
+                 force: bool = False, echo: Callable[[str], None] | None = None) -> None:
+        self.id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        self.config = config
+        self.dir = Path(out_dir) / run_name
+        self.store = ArtifactStore(Path(out_dir) / ".store")
+        self.episode = episode
+        self.force = force
+        self.echo = echo or print
+        self.records: list[UsageRecord] = []
+
+    def stage(self, stage: str, fields: dict[str, Any], *, task_name: str,
+              shot_id: str | None = None, line_id: str | None = None) -> BaseModel:
+        skill = default_registry().create(getattr(self.config.stages, stage))
+        inputs = skill.parse_input(fields)
+        result = self.store.run(skill, inputs, force=self.force, log=self.echo)
+        self.records.append(UsageRecord(
+            run_id=self.id, project_code=self.config.project_code, task=task_name, episode=self.episode,
+            shot_id=shot_id, line_id=line_id, cache_key=result.key, cached=result.cached, usage=result.usage,
+        ))
+        return result.output
+
+
+def read_source(path: Path) -> Brief | Screenplay:
+    """A file holding `series:` and `episode:` is a screenplay; anything else must be a brief."""
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file. Pass a brief or screenplay YAML/JSON.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+    is_screenplay = isinstance(data, dict) and "series" in data and "episode" in data
+    return load_model(Screenplay if is_screenplay else Brief, path)
+
+
+def voice_for(screenplay: Screenplay, speaker: str, config: ProjectConfig):
+    return config.narrator_voice if speaker == NARRATOR else screenplay.series.character(speaker).voice
+
+
+# ---- Prefect tasks: thin decorators over the plain functions ------------------------------------
+
+
+@task(name="screenplay", cache_policy=NO_CACHE)
+def write_screenplay(run: Run, brief: Brief) -> Screenplay:
+    return run.stage("screenplay", {"brief": brief}, task_name="screenplay")
+
+
+@task(name="dub-line", task_run_name="dub {line_id}", cache_policy=NO_CACHE)
+def dub_line(run: Run, screenplay: Screenplay, line_id: str) -> BaseModel:
+    line = next(ln for ln in screenplay.spoken_lines() if ln.id == line_id)
+    return run.stage("dubbing", {
+        "line_id": line.id, "text": line.text, "language": screenplay.series.language,
+        "voice": voice_for(screenplay, line.speaker, run.config), "emotion": line.emotion,
+    }, task_name="dub-line", shot_id=line.shot_id, line_id=line.id)
+
+
+@task(name="storyboard", cache_policy=NO_CACHE)
+def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float]) -> BaseModel:
+    return run.stage("storyboard", {"screenplay": screenplay, "line_durations": durations,
+                                    "fps": run.config.render.fps}, task_name="storyboard")
+
+
+@task(name="render-shot", task_run_name="render {shot_id}", cache_policy=NO_CACHE)
+def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_id: str) -> BaseModel:
+    timed = next(s for s in storyboard.shots if s.shot.id == shot_id)
+    r = run.config.render
+    return run.stage("visuals", {
+        "shot": timed, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
+        "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,
+        "crf": r.clip_crf, "preset": r.clip_preset,
+    }, task_name="render-shot", shot_id=shot_id)
+
+
+@task(name="subtitles", cache_policy=NO_CACHE)
+def write_subtitles(run: Run, storyboard: Storyboard) -> BaseModel:
+    r, s = run.config.render, run.config.subtitles
+    return run.stage("subtitles", {"storyboard": storyboard, "width": r.width, "height": r.height,
+                                   "font_size": s.font_size, "bottom_margin": s.bottom_margin},
+                     task_name="subtitles")
+
+
+@task(name="compose", cache_policy=NO_CACHE)
+def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: dict[str, str],
+                ass: str | None) -> BaseModel:
+    r = run.config.render
+    return run.stage("compose", {"storyboard": storyboard, "clips": clips, "line_audio": audio,
+                                 "subtitles_ass": ass, "mark": run.config.mark, "width": r.width,
+                                 "height": r.height, "crf": r.crf, "preset": r.preset},
+                     task_name="compose")
+
+
+# ---- the flow ------------------------------------------------------------------------------------
+
+
+def _progress(run: Run, message: str) -> None:
+    run.echo(message)
+    try:
+        get_run_logger().info(message)
+    except Exception:  # outside a flow run context (plain-function tests)
+        pass
+
+
+@flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
+def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
+                 force: bool = False) -> RunSummary:
+    """Render one episode from a brief or a screenplay into `out_dir/run_name/`."""
+    return render_episode(source, config, out_dir, run_name, force)
+
+
+def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name: str, force: bool = False,
+                   echo: Callable[[str], None] | None = None) -> RunSummary:
+    started = time.perf_counter()
+    source = Path(source)
+    material = read_source(source)  # validate before anything is written
+    registry = default_registry()
+    for stage in config.stages.model_fields:
+        skill_cls = registry.get(getattr(config.stages, stage))
+        if skill_cls.stage != stage:
+            raise InputError(f"stages.{stage}: skill '{skill_cls.name}' is a {skill_cls.stage} skill, "
+                             f"not a {stage} skill; choose one of {registry.names(stage)}")
+    episode_no = material.episode if isinstance(material, Brief) else material.episode.number
+    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED:  # a failed run must not leave an earlier run's outputs looking current
+        (run.dir / name).unlink(missing_ok=True)
+    _progress(run, f"run {run.id} → {run.dir}")
+
+    screenplay = write_screenplay(run, material) if isinstance(material, Brief) else material
+    lines = screenplay.spoken_lines()
+    _progress(run, f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
+                   f"{len(lines)} lines")
+
+    dub_futures = [dub_line.submit(run, screenplay, ln.id) for ln in lines]
+    dubbed = {}
+    for i, fut in enumerate(dub_futures, 1):
+        out = fut.result()
+        dubbed[out.line_id] = out
+        _progress(run, f"[dub {i}/{len(lines)}] {out.line_id} {out.duration_s:.2f}s ({out.voice})")
+
+    board_out = make_storyboard(run, screenplay, {k: v.duration_s for k, v in dubbed.items()})
+    board: Storyboard = board_out.storyboard
+    _progress(run, f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
+
+    shot_futures = {ts.shot.id: render_shot.submit(run, screenplay, board, ts.shot.id) for ts in board.shots}
+    subs_future = write_subtitles.submit(run, board)
+    clips = {}
+    for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
+        clip = fut.result()
+        clips[shot_id] = clip.video
+        _progress(run, f"[visuals {i}/{len(board.shots)}] {shot_id} {clip.duration_s:.2f}s ({clip.source})")
+    subs = subs_future.result()
+
+    _progress(run, "compose: encoding the final cut…")
+    cut = compose_cut(run, board, clips, {k: v.audio for k, v in dubbed.items()},
+                      subs.ass if config.subtitles.burn_in else None)
+
+    # Publish: everything a person looks at, under stable names in the run folder.
+    atomic_write_text(run.dir / "screenplay.yaml", dump_yaml(screenplay))
+    atomic_write_text(run.dir / "screenplay.json", screenplay.model_dump_json(indent=2))
+    atomic_write_text(run.dir / "storyboard.json", board.model_dump_json(indent=2))
+    if board_out.sheet_png:
+        publish(board_out.sheet_png, run.dir / "storyboard.png")
+        publish(board_out.sheet_html, run.dir / "storyboard.html")
+    for line_id, d in dubbed.items():
+        publish(d.audio, run.dir / "audio" / f"{line_id}.wav")
+    publish(subs.srt, run.dir / "episode.srt")
+    publish(subs.ass, run.dir / "episode.ass")
+    video = publish(cut.video, run.dir / "episode.mp4")
+
+    wall = time.perf_counter() - started
+    summary = RunSummary(
+        run_id=run.id, run_dir=str(run.dir), video=str(video), duration_s=cut.duration_s, shots=len(board.shots),
+        lines=len(lines), wall_seconds=round(wall, 2), steps_run=sum(not r.cached for r in run.records),
+        steps_cached=sum(r.cached for r in run.records), usage=run.records,
+    )
+    write_manifest(run, source, summary)
+    _progress(run, f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
+                   f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")
+    return summary
+
+
+def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
+    """The run's record: inputs, skill versions, content hashes, timings, usage. Written last."""
+    artifacts = {}
+    for path in sorted(p for p in run.dir.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        artifacts[str(path.relative_to(run.dir))] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    registry = default_registry()
+    skills = {}
+    for stage in run.config.stages.model_fields:
+        cls = registry.get(getattr(run.config.stages, stage))
+        skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
+    manifest = {
+        "status": "complete",
+        "run_id": run.id,
+        "microdrama_version": __version__,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": {"path": str(source), "sha256": sha256_file(source)},
+        "config": run.config.model_dump(mode="json"),
+        "skills": skills,
+        "episode": {"video": "episode.mp4", "duration_s": summary.duration_s, "shots": summary.shots,
+                    "lines": summary.lines},
+        "timings": {"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
+                    "steps_cached": summary.steps_cached},
+        "artifacts": artifacts,
+        "usage": [r.model_dump(mode="json") for r in run.records],
+        "host": {"pid": os.getpid()},
+    }
+    atomic_write_text(run.dir / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))

@@ -1,0 +1,1 @@
+"""The skill library: one self-contained file per skill (see `microdrama.skill.Skill`)."""

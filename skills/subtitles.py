@@ -1,0 +1,93 @@
+"""Subtitles: SRT and ASS timed from the dubbed audio, wrapped to fit a vertical safe area.
+
+One subtitle event per spoken line, starting when the voice starts and ending when it stops
+(rounded inward to 10 ms, the ASS resolution). Wrapping is ours, not the renderer's: rows are
+measured in pixels with the same Noto Sans SC font that burns them in, balanced in length, and
+CJK closing punctuation never starts a row (禁则). libass auto-wrapping is switched off so the
+burned-in cut shows exactly the rows we measured.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pysubs2
+from pydantic import BaseModel, Field
+
+from microdrama.domain import Storyboard
+from microdrama.errors import InputError
+from microdrama.panels import font, wrap_text
+from microdrama.skill import Skill, SkillContext, atomic_write_text
+
+FONT_NAME = "Noto Sans SC"
+
+
+class SubtitleInput(BaseModel):
+    storyboard: Storyboard
+    width: int = Field(1080, ge=64, description="video width the subtitles are laid out for")
+    height: int = Field(1920, ge=64, description="video height the subtitles are laid out for")
+    font_size: int = Field(60, ge=12, le=200, description="font size in pixels at the video's resolution")
+    side_margin: float = Field(0.1, ge=0, le=0.3, description="left/right safe margin as a fraction of width")
+    bottom_margin: float = Field(
+        0.17, ge=0, le=0.5, description="distance of the last row from the bottom, as a fraction of height "
+        "(keeps subtitles above the platform's buttons and captions)"
+    )
+    max_rows: int = Field(3, ge=1, le=4, description="rows per event before the text is refused as too long")
+    basename: str = Field("episode", pattern=r"^[A-Za-z0-9_-]+$", description="file name stem for .srt/.ass")
+
+
+class SubtitleFiles(BaseModel):
+    srt: str
+    ass: str
+    events: int
+    rows: list[list[str]] = Field(description="the wrapped rows of each event, in order")
+
+
+def wrap_rows(text: str, max_width: float, size: int) -> list[str]:
+    """Balanced, pixel-measured rows in the font that burns the subtitles in."""
+    return wrap_text(text, font(size), max_width, balanced=True)
+
+
+class SubtitleWriter(Skill[SubtitleInput, SubtitleFiles]):
+    name = "subtitles"
+    stage = "subtitles"
+    version = "1"
+    backend = "pysubs2 + Pillow text measurement"
+    description = "Writes SRT and ASS from the storyboard's line cues, CJK-aware wrapping inside the 9:16 safe area."
+    Input = SubtitleInput
+    Output = SubtitleFiles
+
+    def check_inputs(self, inputs: SubtitleInput) -> None:
+        max_width = inputs.width * (1 - 2 * inputs.side_margin)
+        for cue in inputs.storyboard.cues():
+            rows = wrap_rows(cue.text, max_width, inputs.font_size)
+            if len(rows) > inputs.max_rows:
+                raise InputError(
+                    f"line {cue.line_id} needs {len(rows)} subtitle rows (max_rows={inputs.max_rows}): "
+                    f"{cue.text!r}. Split it into two lines in the screenplay, or lower font_size."
+                )
+
+    def run(self, inputs: SubtitleInput, ctx: SkillContext) -> tuple[SubtitleFiles, dict[str, float]]:
+        subs = pysubs2.SSAFile()
+        subs.info.update({"PlayResX": str(inputs.width), "PlayResY": str(inputs.height), "WrapStyle": "2",
+                          "ScaledBorderAndShadow": "yes", "Title": inputs.storyboard.title})
+        margin_lr = int(inputs.width * inputs.side_margin)
+        subs.styles["Default"] = pysubs2.SSAStyle(
+            fontname=FONT_NAME, fontsize=inputs.font_size, primarycolor=pysubs2.Color(255, 255, 255),
+            outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128), bold=False,
+            outline=max(2, inputs.font_size // 15), shadow=1, alignment=pysubs2.Alignment.BOTTOM_CENTER,
+            marginl=margin_lr, marginr=margin_lr, marginv=int(inputs.height * inputs.bottom_margin),
+        )
+        max_width = inputs.width * (1 - 2 * inputs.side_margin)
+        all_rows = []
+        for cue in inputs.storyboard.cues():
+            rows = wrap_rows(cue.text, max_width, inputs.font_size)
+            all_rows.append(rows)
+            start_ms = math.ceil(cue.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
+            end_ms = math.floor(cue.end_s * 100 + 1e-6) * 10
+            subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=r"\N".join(rows)))
+        srt, ass = ctx.path(f"{inputs.basename}.srt"), ctx.path(f"{inputs.basename}.ass")
+        atomic_write_text(srt, subs.to_string("srt"))
+        atomic_write_text(ass, subs.to_string("ass"))
+        out = SubtitleFiles(srt=str(srt), ass=str(ass), events=len(subs), rows=all_rows)
+        return out, {"subtitle_events": float(len(subs))}
