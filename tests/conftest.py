@@ -1,0 +1,67 @@
+"""Shared fixtures. Prefect keeps its state in a per-session temp folder, never in ~/.prefect."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_prefect_home = tempfile.mkdtemp(prefix="microdrama-prefect-")
+os.environ["PREFECT_HOME"] = _prefect_home
+from microdrama.env import apply_offline_defaults  # noqa: E402
+
+apply_offline_defaults()
+
+import pytest  # noqa: E402
+
+from microdrama.domain import Screenplay, parse_model  # noqa: E402
+
+TINY_SCREENPLAY = {
+    "series": {
+        "title": "测试短剧",
+        "logline": "一个关于测试的故事",
+        "genre": "revenge",
+        "language": "zh",
+        "characters": [
+            {"id": "lin", "name": "林夏", "role": "protagonist", "look": "白衬衫",
+             "voice": {"gender": "female", "variant": 1, "pitch": 60}},
+            {"id": "zhao", "name": "赵总", "role": "antagonist", "look": "黑西装",
+             "voice": {"gender": "male", "variant": 3, "pitch": 40}},
+        ],
+    },
+    "episode": {
+        "number": 1,
+        "title": "归来",
+        "hook": "开场即冲突",
+        "cliffhanger": "一条短信",
+        "scenes": [
+            {"id": "sc1", "location": "宴会厅", "time_of_day": "night", "shots": [
+                {"id": "s01", "shot_size": "close_up", "camera_move": "push_in", "visual_prompt": "林夏特写",
+                 "characters": ["lin"], "lines": [{"speaker": "zhao", "text": "把她赶出去！", "emotion": "angry"}]},
+                {"id": "s02", "shot_size": "medium", "camera_move": "pan_right", "visual_prompt": "两人对峙",
+                 "characters": ["lin", "zhao"], "lines": [
+                     {"speaker": "lin", "text": "我回来了。", "emotion": "cold"},
+                     {"speaker": "zhao", "text": "不可能！", "emotion": "surprised"}]},
+                {"id": "s03", "shot_size": "extreme_close_up", "visual_prompt": "手机屏幕亮起",
+                 "min_duration_s": 1.5, "lines": [{"speaker": "narrator", "text": "手机亮了。"}]},
+            ]},
+        ],
+    },
+}
+
+
+@pytest.fixture
+def screenplay() -> Screenplay:
+    return parse_model(Screenplay, TINY_SCREENPLAY)
+
+
+@pytest.fixture
+def screenplay_data() -> dict:
+    import copy
+
+    return copy.deepcopy(TINY_SCREENPLAY)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,73 @@
+import math
+
+import pysubs2
+import pytest
+
+from microdrama.domain import Voice
+from microdrama.errors import InputError
+from microdrama.media import probe
+from microdrama.panels import font
+from microdrama.skill import SkillContext
+from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import AiMark, ComposeInput, FfmpegComposer, mark_font_size
+from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
+from microdrama.skills.storyboard import StoryboardInput, time_shots
+from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
+
+W, H, FPS = 144, 256, 15
+
+
+@pytest.fixture
+def parts(screenplay, tmp_path):
+    audio, durations = {}, {}
+    for ln in screenplay.spoken_lines():
+        voice = Voice(gender="male") if ln.speaker == "narrator" else screenplay.series.character(ln.speaker).voice
+        d = EspeakDubbing()(DubbingInput(line_id=ln.id, text=ln.text, language="zh", voice=voice),
+                            SkillContext(tmp_path / "audio")).output
+        audio[ln.id], durations[ln.id] = d.audio, d.duration_s
+    board, _ = time_shots(StoryboardInput(screenplay=screenplay, line_durations=durations, fps=FPS))
+    clips = {}
+    for ts in board.shots:
+        chars = [screenplay.series.character(c) for c in ts.shot.characters]
+        clips[ts.shot.id] = AnimaticRenderer()(AnimaticInput(shot=ts, characters=chars, width=W, height=H, fps=FPS),
+                                               SkillContext(tmp_path / "clips")).output.video
+    subs = SubtitleWriter()(SubtitleInput(storyboard=board, width=W, height=H, font_size=12),
+                            SkillContext(tmp_path / "subs")).output
+    return board, clips, audio, subs
+
+
+def test_final_cut_has_the_storyboard_length_and_one_audio_stream(parts, tmp_path):
+    board, clips, audio, subs = parts
+    result = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
+                                           width=W, height=H), SkillContext(tmp_path / "cut"))
+    info = probe(result.output.video)
+    assert (info.width, info.height, info.fps) == (W, H, FPS)
+    assert info.video_codec == "h264" and info.audio_codec == "aac" and info.audio_streams == 1
+    assert info.duration_s == pytest.approx(board.duration_s, abs=0.1)
+    assert result.usage.quantities["frames_encoded"] == sum(s.frames for s in board.shots)
+    assert len(pysubs2.load(subs.srt)) == len(board.cues())
+
+
+def test_missing_clip_is_a_clear_error_and_writes_nothing(parts, tmp_path):
+    board, clips, audio, _ = parts
+    clips.pop("s02")
+    out = tmp_path / "cut"
+    with pytest.raises(InputError, match="no clip for shot"):
+        FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, width=W, height=H),
+                         SkillContext(out))
+    assert not list(out.glob("*.mp4"))
+
+
+def test_mark_text_is_at_least_five_percent_of_the_shorter_side():
+    target = 0.05 * 1080
+    size = mark_font_size("AI生成", target)
+    left, top, right, bottom = font(size).getbbox("AI生成")
+    assert bottom - top >= target
+    assert size < 2 * target  # and not absurdly large
+
+
+def test_mark_must_show_longer_than_two_seconds():
+    with pytest.raises(ValueError):
+        AiMark(seconds=1.5)
+    with pytest.raises(ValueError):
+        AiMark(height_fraction=0.04)
