@@ -121,7 +121,9 @@ def skills_list(stage: Optional[str] = typer.Option(None, help="only skills of t
         _fail(exc)
         return
     table = Table(title="microdrama skills")
-    for col in ("name", "stage", "version", "backend", "from", "description"):
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("stage", no_wrap=True)
+    for col in ("version", "backend", "from", "description"):
         table.add_column(col, overflow="fold")
     for name in registry.names(stage):
         cls = registry.get(name)

@@ -142,9 +142,12 @@ def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float
 @task(name="render-shot", task_run_name="render {shot_id}", cache_policy=NO_CACHE)
 def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_id: str) -> BaseModel:
     timed = next(s for s in storyboard.shots if s.shot.id == shot_id)
+    # A clip depends on the shot's content and length, not on where it sits in the episode:
+    # re-anchor it at 0 so an edit earlier in the episode does not invalidate later clips.
+    local = timed.model_copy(update={"start_s": 0.0, "cues": []})
     r = run.config.render
     return run.stage("visuals", {
-        "shot": timed, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
+        "shot": local, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
         "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,
         "crf": r.clip_crf, "preset": r.clip_preset,
     }, task_name="render-shot", shot_id=shot_id)
@@ -192,7 +195,7 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     source = Path(source)
     material = read_source(source)  # validate before anything is written
     registry = default_registry()
-    for stage in config.stages.model_fields:
+    for stage in type(config.stages).model_fields:
         skill_cls = registry.get(getattr(config.stages, stage))
         if skill_cls.stage != stage:
             raise InputError(f"stages.{stage}: skill '{skill_cls.name}' is a {skill_cls.stage} skill, "
@@ -265,7 +268,7 @@ def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
         artifacts[str(path.relative_to(run.dir))] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     registry = default_registry()
     skills = {}
-    for stage in run.config.stages.model_fields:
+    for stage in type(run.config.stages).model_fields:
         cls = registry.get(getattr(run.config.stages, stage))
         skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
     manifest = {

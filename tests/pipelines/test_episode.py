@@ -1,0 +1,103 @@
+"""End to end: the Prefect flow renders a real 1080x1920 episode from a 3-shot screenplay."""
+
+import json
+
+import pysubs2
+import pytest
+import yaml
+
+from microdrama.config import ProjectConfig
+from microdrama.errors import InputError
+from microdrama.media import probe
+from microdrama.store import sha256_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        from microdrama.pipelines.episode import episode_flow
+
+        yield episode_flow
+
+
+@pytest.fixture(scope="module")
+def rendered(prefect, tmp_path_factory):
+    from tests.conftest import TINY_SCREENPLAY
+
+    root = tmp_path_factory.mktemp("episode")
+    source = root / "screenplay.yaml"
+    source.write_text(yaml.safe_dump(TINY_SCREENPLAY, allow_unicode=True), encoding="utf-8")
+    summary = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out",
+                      run_name="ep1")
+    return root, source, summary
+
+
+def test_episode_is_a_vertical_30fps_cut_with_one_audio_stream(rendered):
+    _, _, summary = rendered
+    board = json.loads(open(f"{summary.run_dir}/storyboard.json", encoding="utf-8").read())
+    expected = sum(s["frames"] for s in board["shots"]) / 30
+    info = probe(summary.video)
+    assert (info.width, info.height) == (1080, 1920)
+    assert info.fps == pytest.approx(30)
+    assert info.audio_streams == 1 and info.video_codec == "h264"
+    assert info.duration_s == pytest.approx(expected, abs=0.1)
+
+
+def test_subtitles_match_spoken_lines_and_sit_inside_their_audio(rendered):
+    _, _, summary = rendered
+    board = json.loads(open(f"{summary.run_dir}/storyboard.json", encoding="utf-8").read())
+    cues = [c for s in board["shots"] for c in s["cues"]]
+    subs = pysubs2.load(f"{summary.run_dir}/episode.srt")
+    assert len(subs) == len(cues) == summary.lines == 4
+    for event, cue in zip(subs, cues):
+        assert cue["start_s"] * 1000 <= event.start < event.end <= cue["end_s"] * 1000
+        assert event.plaintext.replace("\n", "") == cue["text"]
+
+
+def test_run_folder_holds_every_artifact_and_a_manifest(rendered):
+    _, source, summary = rendered
+    run_dir = summary.run_dir
+    manifest = json.loads(open(f"{run_dir}/manifest.json", encoding="utf-8").read())
+    assert manifest["status"] == "complete"
+    assert manifest["source"]["sha256"] == sha256_file(source)
+    for name in ("episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml", "screenplay.json",
+                 "storyboard.png", "storyboard.html", "audio/s01-l1.wav"):
+        assert manifest["artifacts"][name]["sha256"] == sha256_file(f"{run_dir}/{name}")
+    assert {s: v["skill"] for s, v in manifest["skills"].items()}["visuals"] == "animatic"
+    tasks = [u["task"] for u in manifest["usage"]]
+    assert tasks.count("dub-line") == 4 and tasks.count("render-shot") == 3
+    assert all(u["project_code"] == "RD-TEST" and u["usage"]["cpu_seconds"] >= 0 for u in manifest["usage"])
+
+
+def test_second_run_reuses_every_step(rendered, prefect):
+    root, source, _ = rendered
+    again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
+    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 1
+
+
+def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
+    from tests.conftest import TINY_SCREENPLAY
+    import copy
+
+    root, _, _ = rendered
+    edited = copy.deepcopy(TINY_SCREENPLAY)
+    edited["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "保安！立刻把这个女人给我赶出去，马上！"
+    source = root / "edited.yaml"
+    source.write_text(yaml.safe_dump(edited, allow_unicode=True), encoding="utf-8")
+    summary = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
+    redone = sorted((u.task, u.shot_id or "") for u in summary.usage if not u.cached)
+    assert redone == [("compose", ""), ("dub-line", "s01"), ("render-shot", "s01"), ("storyboard", ""),
+                      ("subtitles", "")]
+
+
+def test_invalid_screenplay_fails_before_writing_anything(prefect, tmp_path, screenplay_data):
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["speaker"] = "ghost"
+    source = tmp_path / "bad.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError, match="'ghost' is not a character"):
+        prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="bad")
+    assert not (tmp_path / "out" / "bad").exists()

@@ -1,0 +1,44 @@
+import json
+
+from typer.testing import CliRunner
+
+from microdrama.cli import app
+
+runner = CliRunner()
+
+
+def test_skills_list_shows_every_builtin_skill():
+    result = runner.invoke(app, ["skills", "list"])
+    assert result.exit_code == 0
+    for name in ("screenplay-rules", "storyboard", "animatic", "dubbing-espeak", "subtitles", "compose-ffmpeg"):
+        assert name in result.stdout
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["demo", "--help"], ["episode", "--help"], ["validate", "--help"],
+                 ["skills", "list", "--help"], ["skills", "run", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_validate_explains_a_bad_brief_and_exits_2(tmp_path):
+    bad = tmp_path / "brief.yaml"
+    bad.write_text("title: x\npremise: a hero returns\ngenre: comedy\ntarget_seconds: 5\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert "genre" in result.stderr and "target_seconds" in result.stderr
+
+
+def test_skills_run_executes_a_skill_and_prints_usage(tmp_path):
+    brief = tmp_path / "in.yaml"
+    brief.write_text("brief:\n  title: T\n  premise: a hero returns\n  genre: romance\n  language: en\n")
+    result = runner.invoke(app, ["skills", "run", "screenplay-rules", "-i", str(brief), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["output"]["series"]["genre"] == "romance"
+    assert data["usage"]["skill"] == "screenplay-rules"
+
+
+def test_unknown_skill_is_a_clear_error():
+    result = runner.invoke(app, ["skills", "run", "animatik", "-i", "x.json"])
+    assert result.exit_code == 2 and "Did you mean: animatic" in result.stderr
