@@ -29,6 +29,7 @@ BUILTIN_SKILLS = [
     "microdrama.skills.dubbing_espeak:EspeakDubbing",
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
+    "microdrama.skills.compose_moviepy:MoviepyComposer",
 ]
 
 
