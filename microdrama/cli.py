@@ -23,6 +23,9 @@ app = typer.Typer(
 )
 skills_app = typer.Typer(help="List and run individual skills from the skill library.", no_args_is_help=True)
 app.add_typer(skills_app, name="skills")
+ledger_app = typer.Typer(help="The R&D cost ledger: manual entries, verification, subsidy claim packs.",
+                         no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 console = Console()
 err = Console(stderr=True)
 
@@ -55,6 +58,10 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
                        ("shots / lines", f"{summary.shots} / {summary.lines}"),
                        ("wall time", f"{summary.wall_seconds:.1f} s"),
                        ("steps run / reused", f"{summary.steps_run} / {summary.steps_cached}"),
+                       *([("cost this run", f"{summary.cost.this_run} RMB"),
+                          ("cost episode total", f"{summary.cost.episode_total} RMB "
+                                                 f"({summary.cost.per_finished_minute} RMB per finished minute)")]
+                         if summary.cost else []),
                        ("storyboard", str(Path(summary.run_dir) / "storyboard.html")),
                        ("manifest", str(Path(summary.run_dir) / "manifest.json"))]:
         table.add_row(key, value)
@@ -158,6 +165,172 @@ def skills_run(
         return
     sys.stdout.write(json.dumps({"output": result.output.model_dump(mode="json"),
                                  "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=2) + "\n")
+
+
+# ---- ledger -------------------------------------------------------------------------------------
+
+LedgerOpt = typer.Option(None, "--ledger", envvar="MICRODRAMA_LEDGER_URL",
+                         help="ledger URL (default: the config's, else sqlite:///out/ledger.sqlite)")
+ConfigOpt = typer.Option(None, "--config", help="project config YAML (for ledger URL, rate card, evidence dir)")
+
+
+def _open_ledger(url: Optional[str], config: Optional[Path]):
+    from microdrama.config import ProjectConfig
+    from microdrama.ledger import Ledger
+    from microdrama.ledger.manual import EvidenceStore
+    from microdrama.ledger.rates import RateCards
+
+    cfg = ProjectConfig.load(config).ledger
+    url = url or cfg.url or f"sqlite:///{Path('out/ledger.sqlite').resolve()}"
+    ledger = Ledger(url)
+    evidence_dir = cfg.evidence_dir or (Path(url.removeprefix("sqlite:///")).parent / "evidence"
+                                        if url.startswith("sqlite:///") else Path("out/evidence"))
+    return ledger, RateCards.load(cfg.rate_card), EvidenceStore(evidence_dir)
+
+
+def _parse_date(value: Optional[str], name: str):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise MicrodramaError(f"{name}: {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@ledger_app.command("verify")
+def ledger_verify(ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
+    """Recompute the hash chain; name every edited, inserted or deleted row. Exit 1 if broken."""
+    try:
+        result = _open_ledger(ledger, config)[0].verify()
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    (console if result.ok else err).print(result.describe(), highlight=False)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@ledger_app.command("add")
+def ledger_add(
+    category: str = typer.Option(..., help="compute_rental | model_api | corpus | staff | equipment | software | other"),
+    project: str = typer.Option(..., help="R&D project code"),
+    on: str = typer.Option(..., "--date", help="date incurred, YYYY-MM-DD"),
+    amount: Optional[str] = typer.Option(None, help="amount (staff time may leave it out: priced by role)"),
+    currency: str = typer.Option("RMB"),
+    fx_rate: Optional[str] = typer.Option(None, help="RMB per unit of currency (needed unless RMB)"),
+    description: str = typer.Option(""),
+    vendor: Optional[str] = typer.Option(None), contract_no: Optional[str] = typer.Option(None),
+    invoice_no: Optional[str] = typer.Option(None),
+    affiliated: Optional[bool] = typer.Option(None, "--affiliated/--not-affiliated", help="corpus: vendor affiliated?"),
+    declaration_ref: Optional[str] = typer.Option(None, help="signed non-affiliation declaration reference"),
+    person: Optional[str] = typer.Option(None), role: Optional[str] = typer.Option(None),
+    hours: Optional[str] = typer.Option(None),
+    evidence: list[str] = typer.Option([], help="kind=path, repeatable: invoice=inv.pdf contract=c.pdf"),
+    ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Record a manual cost: an invoice, a corpus purchase, staff time, equipment."""
+    from microdrama.domain import parse_model
+    from microdrama.ledger.manual import ManualEntry
+
+    fields = {"category": category, "project": project, "date": on, "amount": amount, "currency": currency,
+              "fx_rate": fx_rate, "description": description, "vendor": vendor, "contract_no": contract_no,
+              "invoice_no": invoice_no, "affiliated": affiliated, "declaration_ref": declaration_ref,
+              "person": person, "role": role, "hours": hours, "evidence": evidence}
+    try:
+        entry = parse_model(ManualEntry, {k: v for k, v in fields.items() if v not in (None, [])}, "ledger add")
+        led, rates, store = _open_ledger(ledger, config)
+        seq, _ = led.append(entry.to_entry(rates, store, Path.cwd()))
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    console.print(f"recorded as seq {seq}")
+
+
+@ledger_app.command("import")
+def ledger_import(csv_file: Path = typer.Argument(..., help="CSV with columns category,date,project,amount,…"),
+                  ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
+    """Import manual entries from CSV: every row is checked first; all are recorded or none."""
+    from microdrama.ledger.manual import import_csv
+
+    try:
+        if not csv_file.is_file():
+            raise MicrodramaError(f"{csv_file}: no such file")
+        led, rates, store = _open_ledger(ledger, config)
+        seqs = import_csv(csv_file, led, rates, store)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    console.print(f"imported {len(seqs)} entries" + (f" (seq {seqs[0]}–{seqs[-1]})" if seqs else " (already imported)"))
+
+
+@ledger_app.command("reverse")
+def ledger_reverse(seq: int = typer.Argument(..., help="the entry to cancel"),
+                   reason: str = typer.Option(..., help="why (kept in the ledger)"),
+                   ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
+    """Correct a mistake with a reversing entry (entries are never edited)."""
+    try:
+        new = _open_ledger(ledger, config)[0].reverse(seq, reason)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    console.print(f"seq {seq} reversed by seq {new}")
+
+
+@ledger_app.command("list")
+def ledger_list(project: Optional[str] = typer.Option(None), run: Optional[str] = typer.Option(None, help="run id"),
+                ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
+    """Show ledger entries with their rate references."""
+    try:
+        rows = _open_ledger(ledger, config)[0].entries(project=project, run_id=run)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"ledger ({len(rows)} entries)")
+    for col in ("seq", "date", "kind", "category", "project", "RMB", "what", "rate"):
+        table.add_column(col, overflow="fold")
+    for e in rows:
+        table.add_row(str(e.seq), e.occurred_on.isoformat(), e.kind, e.category, e.project_code,
+                      f"{e.amount_rmb_stored:.4f}", e.description or (e.vendor or ""), e.rate_ref or "")
+    console.print(table)
+
+
+@ledger_app.command("claim")
+def ledger_claim(
+    project: str = typer.Option(..., help="R&D project code"),
+    start: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD"),
+    end: str = typer.Option(..., "--to", help="last day, YYYY-MM-DD"),
+    out: Optional[Path] = typer.Option(None, help="output folder (default out/claims/PROJECT_FROM_TO)"),
+    rules: Optional[Path] = typer.Option(None, help="policy rules YAML (default: bundled, dated, with sources)"),
+    ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Write a subsidy claim pack: XLSX, CSV and an HTML report with charts and an evidence checklist."""
+    from microdrama.ledger.claim import build_claim, write_claim_pack
+    from microdrama.ledger.policy import PolicyRules
+
+    try:
+        first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+        if first > last:
+            raise MicrodramaError(f"--from {first} is after --to {last}")
+        led = _open_ledger(ledger, config)[0]
+        claim = build_claim(led, PolicyRules.load(rules), project, first, last)
+        folder = out or Path("out/claims") / f"{project}_{first}_{last}"
+        paths = write_claim_pack(claim, folder)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"claim {project} {first} – {last}: total {claim.total:,.2f} RMB")
+    for col in ("programme", "eligible", "supported", "excluded"):
+        table.add_column(col, overflow="fold")
+    for r in claim.programmes:
+        excluded = sum((e.amount_rmb_stored for e, _ in r.excluded), 0)
+        table.add_row(r.programme.name, f"{r.eligible:,.2f}", f"{r.subsidy:,.2f}" + (" (cap)" if r.capped else ""),
+                      f"{excluded:,.2f}")
+    console.print(table)
+    console.print(f"evidence gaps: {len(claim.gaps)} · chain: {'valid' if claim.verification.ok else 'BROKEN'}")
+    for kind, path in paths.items():
+        console.print(f"  {kind}: {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

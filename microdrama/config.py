@@ -37,6 +37,15 @@ class SubtitleConfig(Strict):
     bottom_margin: float = Field(0.17, ge=0, le=0.5, description="bottom safe margin as a fraction of height")
 
 
+class LedgerConfig(Strict):
+    enabled: bool = Field(True, description="record every skill call's usage and cost in the ledger")
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///OUT/ledger.sqlite. PostgreSQL: postgresql+pg8000://..."
+    )
+    rate_card: Path | None = Field(None, description="rate card YAML; default: the bundled dated example card")
+    evidence_dir: Path | None = Field(None, description="where evidence files are kept; default OUT/evidence")
+
+
 class ProjectConfig(Strict):
     project_code: str = Field(
         "RD-DEMO", pattern=r"^[A-Za-z0-9_.-]+$", description="R&D project code every cost is attributed to"
@@ -47,6 +56,7 @@ class ProjectConfig(Strict):
     subtitles: SubtitleConfig = Field(default_factory=SubtitleConfig)
     mark: AiMark = Field(default_factory=AiMark, description="the visible AI-generated mark")
     narrator_voice: Voice = Field(default_factory=lambda: Voice(gender="male", variant=2, pitch=42, rate=155))
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
 
     @classmethod

@@ -28,6 +28,18 @@ class RenderError(MicrodramaError):
     """A media tool (ffmpeg, espeak-ng) failed; the message carries its last output lines."""
 
 
+class BilledError(MicrodramaError):
+    """A call failed but the provider still charged for it; `usage` says what was billed.
+
+    Pipelines record the usage in the ledger before re-raising, so failed-but-billed API calls
+    are never lost from the cost accounts.
+    """
+
+    def __init__(self, message: str, usage: object) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
 class UnknownSkillError(MicrodramaError, KeyError):
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0]) if self.args else ""

@@ -16,6 +16,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel
 
@@ -45,8 +46,14 @@ class ArtifactStore:
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    def run(self, skill: Skill, inputs: BaseModel, *, force: bool = False, log=None) -> StoredResult:
-        """Return the stored result for these inputs, or run the skill and store it atomically."""
+    def run(self, skill: Skill, inputs: BaseModel, *, force: bool = False, log=None,
+            before_commit: Callable[[str, Usage], None] | None = None) -> StoredResult:
+        """Return the stored result for these inputs, or run the skill and store it atomically.
+
+        `before_commit(key, usage)` runs after the skill succeeded and before its result becomes
+        visible: the pipeline records cost there, so a crash in between re-runs the step and the
+        (idempotent) ledger entry is written exactly once.
+        """
         key = self.key(skill, inputs)
         final = self.folder(key)
         result_file = final / "result.json"
@@ -57,6 +64,8 @@ class ArtifactStore:
         tmp = self.root / "tmp" / f"{key[:16]}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
             result = skill(inputs, SkillContext(tmp, log=log))
+            if before_commit is not None:
+                before_commit(key, result.usage)
             # Paths in the output point into the temporary folder; re-point them to the final one.
             output_json = result.output.model_dump_json().replace(str(tmp.resolve()), str(final))
             atomic_write_text(

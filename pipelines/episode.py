@@ -12,6 +12,7 @@ episode, shot, line, R&D project) because skills do not know who pays for them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -32,7 +33,10 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from microdrama import __version__  # noqa: E402
 from microdrama.config import ProjectConfig  # noqa: E402
 from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model  # noqa: E402
-from microdrama.errors import InputError  # noqa: E402
+from microdrama.errors import BilledError, InputError  # noqa: E402
+from microdrama.ledger import Ledger  # noqa: E402
+from microdrama.ledger.meter import Attribution, Meter  # noqa: E402
+from microdrama.ledger.rates import RateCards  # noqa: E402
 from microdrama.registry import default_registry  # noqa: E402
 from microdrama.skill import Usage, atomic_write_text  # noqa: E402
 from microdrama.store import ArtifactStore, publish, sha256_file  # noqa: E402
@@ -56,6 +60,16 @@ class UsageRecord(BaseModel):
     usage: Usage
 
 
+class RunCost(BaseModel):
+    currency: str = "RMB"
+    this_run: str = Field(description="cost of the steps executed in this run")
+    episode_total: str = Field(description="cost of every step of the episode, including reused ones")
+    per_finished_minute: str
+    by_category: dict[str, str] = Field(default_factory=dict)
+    rate_refs: list[str] = Field(default_factory=list)
+    ledger: str
+
+
 class RunSummary(BaseModel):
     run_id: str
     run_dir: str
@@ -67,6 +81,7 @@ class RunSummary(BaseModel):
     steps_run: int
     steps_cached: int
     usage: list[UsageRecord] = Field(default_factory=list)
+    cost: RunCost | None = None
 
 
 # ---- plain functions: everything below the decorators is testable without Prefect ----------------
@@ -85,12 +100,29 @@ class Run:
         self.force = force
         self.echo = echo or print
         self.records: list[UsageRecord] = []
+        self.meter: Meter | None = None
+        if config.ledger.enabled:
+            url = config.ledger.url or f"sqlite:///{(Path(out_dir) / 'ledger.sqlite').resolve()}"
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            self.meter = Meter(Ledger(url), RateCards.load(config.ledger.rate_card))
 
     def stage(self, stage: str, fields: dict[str, Any], *, task_name: str,
               shot_id: str | None = None, line_id: str | None = None) -> BaseModel:
         skill = default_registry().create(getattr(self.config.stages, stage))
         inputs = skill.parse_input(fields)
-        result = self.store.run(skill, inputs, force=self.force, log=self.echo)
+        who = Attribution(run_id=self.id, project_code=self.config.project_code, flow="episode", task=task_name,
+                          episode=self.episode, shot_id=shot_id, line_id=line_id)
+
+        def meter(key: str, usage: Usage) -> None:
+            if self.meter:
+                self.meter.record(who, usage, key, force=self.force)
+
+        try:
+            result = self.store.run(skill, inputs, force=self.force, log=self.echo, before_commit=meter)
+        except BilledError as exc:  # failed, but the provider charged for it: the cost is real
+            if self.meter:
+                self.meter.record(who, exc.usage, self.store.key(skill, inputs), billed_failure=True)
+            raise
         self.records.append(UsageRecord(
             run_id=self.id, project_code=self.config.project_code, task=task_name, episode=self.episode,
             shot_id=shot_id, line_id=line_id, cache_key=result.key, cached=result.cached, usage=result.usage,
@@ -253,12 +285,39 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     summary = RunSummary(
         run_id=run.id, run_dir=str(run.dir), video=str(video), duration_s=cut.duration_s, shots=len(board.shots),
         lines=len(lines), wall_seconds=round(wall, 2), steps_run=sum(not r.cached for r in run.records),
-        steps_cached=sum(r.cached for r in run.records), usage=run.records,
+        steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run_cost(run, cut.duration_s),
     )
     write_manifest(run, source, summary)
+    publish_cost_artifact(summary)
     _progress(run, f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
                    f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")
     return summary
+
+
+def run_cost(run: Run, duration_s: float) -> RunCost | None:
+    if run.meter is None:
+        return None
+    cost = run.meter.summary(run.id, {r.cache_key for r in run.records})
+    return RunCost(currency=cost.currency, this_run=str(cost.this_run), episode_total=str(cost.episode_total),
+                   per_finished_minute=str(cost.per_minute(duration_s)),
+                   by_category={k: str(v) for k, v in cost.by_category.items()}, rate_refs=cost.rate_refs,
+                   ledger=run.meter.ledger.url)
+
+
+def publish_cost_artifact(summary: RunSummary) -> None:
+    """The run's cost as a Prefect table artifact, visible in the Prefect UI next to the flow run."""
+    if summary.cost is None:
+        return
+    from prefect.artifacts import create_table_artifact
+
+    c = summary.cost
+    rows = [{"item": "this run", "RMB": c.this_run}, {"item": "episode total", "RMB": c.episode_total},
+            {"item": "per finished minute", "RMB": c.per_finished_minute}]
+    rows += [{"item": f"category: {k}", "RMB": v} for k, v in c.by_category.items()]
+    try:
+        create_table_artifact(key="episode-cost", table=rows, description=f"Run {summary.run_id} cost (RMB)")
+    except Exception as exc:  # outside a flow run there is nowhere to publish; the manifest has it
+        logging.getLogger(__name__).debug("cost artifact not published: %s", exc)
 
 
 def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
@@ -284,6 +343,7 @@ def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
         "timings": {"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
                     "steps_cached": summary.steps_cached},
         "artifacts": artifacts,
+        "cost": summary.cost.model_dump(mode="json") if summary.cost else None,
         "usage": [r.model_dump(mode="json") for r in run.records],
         "host": {"pid": os.getpid()},
     }

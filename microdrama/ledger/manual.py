@@ -1,0 +1,172 @@
+"""Manual ledger entries (invoices, corpus purchases, staff time, equipment) and CSV import.
+
+Evidence files (invoices, contracts, non-affiliation declarations) are stored by content hash and
+the hash goes into the entry, so the chain also proves which document backed which cost.
+A CSV import validates every row first and records all of them in one transaction, or none;
+importing the same file twice records nothing the second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from microdrama.domain import Strict
+from microdrama.errors import InputError, format_validation_error
+from microdrama.ledger.rates import RateCards
+from microdrama.ledger.store import EntryIn, Ledger
+
+EvidenceKind = Literal["invoice", "contract", "declaration", "timesheet", "payment", "other"]
+ManualCategory = Literal["compute_rental", "model_api", "corpus", "staff", "equipment", "software", "other"]
+
+
+class EvidenceStore:
+    """Files kept under their sha256, so the same document is stored once and cannot change."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def add(self, path: str | Path, kind: str) -> dict[str, str]:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"evidence file {path} does not exist")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        target = self.path_for(digest, path.suffix)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        return {"kind": kind, "sha256": digest, "name": path.name}
+
+    def path_for(self, digest: str, suffix: str = "") -> Path:
+        return self.root / digest[:2] / f"{digest}{suffix.lower()}"
+
+    def check(self, ref: dict[str, str]) -> bool:
+        """True when the stored file still has the hash the ledger recorded."""
+        matches = list((self.root / ref["sha256"][:2]).glob(f"{ref['sha256']}*"))
+        return any(hashlib.sha256(m.read_bytes()).hexdigest() == ref["sha256"] for m in matches)
+
+
+class ManualEntry(Strict):
+    """One manual cost, as typed on the command line or in a CSV row."""
+
+    category: ManualCategory = Field(description="compute_rental, model_api, corpus, staff, equipment, software or other")
+    date: dt.date = Field(description="when the cost was incurred, YYYY-MM-DD")
+    project: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="the R&D project code")
+    description: str = Field("", description="what was bought or done")
+    amount: Decimal | None = Field(None, gt=0, description="amount in `currency` (> 0; corrections are reversals)")
+    currency: str = Field("RMB", pattern=r"^[A-Z]{3}$", description="ISO code, e.g. RMB or USD")
+    fx_rate: Decimal | None = Field(None, gt=0, description="RMB per unit of currency on the date (needed unless RMB)")
+    vendor: str | None = Field(None, description="the counterparty named on contract, invoice and payment")
+    contract_no: str | None = None
+    invoice_no: str | None = None
+    affiliated: bool | None = Field(None, description="corpus only: is the vendor an affiliated party? yes/no")
+    declaration_ref: str | None = Field(None, description="reference of the signed non-affiliation declaration")
+    person: str | None = None
+    role: str | None = Field(None, description="staff role, priced by the rate card's staff_day table")
+    hours: Decimal | None = Field(None, gt=0, le=24 * 31)
+    evidence: list[tuple[EvidenceKind, str]] = Field(
+        default_factory=list, description="kind=path pairs, e.g. invoice=inv-001.pdf"
+    )
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _parse_evidence(cls, value):
+        if isinstance(value, str):
+            value = [v for v in value.split(";") if v.strip()]
+        out = []
+        for item in value or []:
+            if isinstance(item, str):
+                kind, sep, path = item.partition("=")
+                if not sep:
+                    raise ValueError(f"evidence '{item}' must be kind=path, e.g. invoice=inv-001.pdf")
+                item = (kind.strip(), path.strip())
+            out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _category_rules(self) -> "ManualEntry":
+        c = self.category
+        if c == "staff":
+            missing = [f for f in ("person", "role", "hours") if getattr(self, f) in (None, "")]
+            if missing:
+                raise ValueError(f"staff time needs {', '.join(missing)} (person, role and hours worked)")
+        else:
+            if self.amount is None:
+                raise ValueError(f"a {c} entry needs an amount")
+            if not self.vendor:
+                raise ValueError(f"a {c} entry needs the vendor (the counterparty on the contract and invoice)")
+        if c == "corpus":
+            if not self.contract_no:
+                raise ValueError("a corpus purchase needs contract_no")
+            if self.affiliated is None:
+                raise ValueError("a corpus purchase must say affiliated=yes or affiliated=no "
+                                 "(corpus from affiliated parties is not subsidised)")
+        if self.currency != "RMB" and self.fx_rate is None:
+            raise ValueError(f"an amount in {self.currency} needs fx_rate (RMB per {self.currency} on {self.date})")
+        return self
+
+    def to_entry(self, rates: RateCards, evidence: EvidenceStore, base_dir: Path, key: str | None = None) -> EntryIn:
+        amount, rate_ref = self.amount, None
+        if self.category == "staff" and amount is None:
+            amount, rate_ref = rates.staff_cost(self.role or "", self.hours or Decimal(0), self.date)
+        refs = [evidence.add((base_dir / p) if not Path(p).is_absolute() else Path(p), kind) for kind, p in self.evidence]
+        return EntryIn(
+            kind="manual", category=self.category, project_code=self.project, occurred_on=self.date,
+            description=self.description, amount=amount, currency=self.currency, fx_rate=self.fx_rate or Decimal(1),
+            quantity=self.hours, unit="hour" if self.hours else None, rate_ref=rate_ref, vendor=self.vendor,
+            contract_no=self.contract_no, invoice_no=self.invoice_no, affiliated=self.affiliated,
+            declaration_ref=self.declaration_ref, person=self.person, role=self.role, hours=self.hours,
+            evidence=refs, idempotency_key=key,
+        )
+
+
+CSV_COLUMNS = ["category", "date", "project", "description", "amount", "currency", "fx_rate", "vendor",
+               "contract_no", "invoice_no", "affiliated", "declaration_ref", "person", "role", "hours", "evidence"]
+
+
+def _clean(row: dict[str, str]) -> dict[str, object]:
+    data: dict[str, object] = {k: v.strip() for k, v in row.items() if k and v is not None and v.strip() != ""}
+    if "affiliated" in data:
+        flag = str(data["affiliated"]).lower()
+        if flag not in {"yes", "no", "true", "false", "1", "0", "是", "否"}:
+            raise ValueError(f"affiliated must be yes or no, got {data['affiliated']!r}")
+        data["affiliated"] = flag in {"yes", "true", "1", "是"}
+    return data
+
+
+def import_csv(path: str | Path, ledger: Ledger, rates: RateCards, evidence: EvidenceStore) -> list[int]:
+    """Validate every row, then record them all in one transaction. Returns the new seqs."""
+    path = Path(path)
+    raw = path.read_bytes()
+    text = raw.decode("utf-8-sig")  # Excel writes a BOM
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = [c for c in (reader.fieldnames or []) if c not in CSV_COLUMNS]
+    if unknown:
+        raise InputError(f"{path}: unknown column(s) {', '.join(unknown)}. Allowed: {', '.join(CSV_COLUMNS)}")
+    file_key = hashlib.sha256(raw).hexdigest()[:16]
+    errors, entries = [], []
+    for row in reader:
+        line = reader.line_num
+        try:
+            manual = ManualEntry.model_validate(_clean(row))
+            entries.append(manual.to_entry(rates, evidence, path.parent, key=f"csv:{file_key}:{line}"))
+        except ValidationError as exc:
+            detail = format_validation_error(exc, ManualEntry).split("\n", 1)[1].replace("\n", "\n  ")
+            errors.append(f"line {line}:\n  {detail}")
+        except (ValueError, InvalidOperation, InputError) as exc:
+            errors.append(f"line {line}: {exc}")
+    if errors:
+        raise InputError(f"{path}: {len(errors)} bad row(s); nothing was imported.\n" + "\n".join(errors))
+    if not entries:
+        raise InputError(f"{path}: no rows to import")
+    return [seq for seq, created in ledger.append_many(entries) if created]
