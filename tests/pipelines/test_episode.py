@@ -101,3 +101,21 @@ def test_invalid_screenplay_fails_before_writing_anything(prefect, tmp_path, scr
     with pytest.raises(InputError, match="'ghost' is not a character"):
         prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="bad")
     assert not (tmp_path / "out" / "bad").exists()
+
+
+def test_run_costs_are_metered_into_the_ledger_once(rendered, prefect):
+    from microdrama.ledger import Ledger
+
+    root, source, summary = rendered
+    manifest = json.loads(open(f"{summary.run_dir}/manifest.json", encoding="utf-8").read())
+    cost = manifest["cost"]
+    assert cost["currency"] == "RMB" and cost["rate_refs"] and float(cost["episode_total"]) >= 0
+    ledger = Ledger(f"sqlite:///{root / 'out' / 'ledger.sqlite'}")
+    first_run = ledger.entries(run_id=summary.run_id)
+    assert first_run and all(e.project_code == "RD-TEST" and e.kind == "usage" for e in first_run)
+    assert {e.task for e in first_run} >= {"dub-line", "render-shot", "compose"}
+    before = len(ledger.entries())
+    again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
+    assert len(ledger.entries()) == before, "a fully cached run consumes nothing"
+    assert again.cost.this_run == "0.0000" and again.cost.episode_total == cost["episode_total"]
+    assert ledger.verify().ok

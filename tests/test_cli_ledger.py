@@ -1,0 +1,44 @@
+import sqlite3
+
+from typer.testing import CliRunner
+
+from microdrama.cli import app
+
+runner = CliRunner()
+
+
+def invoke(tmp_path, *args):
+    return runner.invoke(app, [*args, "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
+
+
+def test_add_verify_and_catch_a_plain_sql_edit(tmp_path):
+    (tmp_path / "inv.pdf").write_bytes(b"invoice")
+    ok = invoke(tmp_path, "ledger", "add", "--category", "corpus", "--project", "P1", "--date", "2026-11-02",
+                "--amount", "5000", "--vendor", "Data Co", "--contract-no", "C1", "--not-affiliated",
+                "--evidence", f"invoice={tmp_path / 'inv.pdf'}")
+    assert ok.exit_code == 0, ok.stderr
+    invoke(tmp_path, "ledger", "add", "--category", "equipment", "--project", "P1", "--date", "2026-11-02",
+           "--amount", "100", "--vendor", "Shop")
+    assert invoke(tmp_path, "ledger", "verify").exit_code == 0
+    con = sqlite3.connect(tmp_path / "ledger.sqlite")
+    con.execute("UPDATE ledger_entries SET amount_rmb = '50.000000' WHERE seq = 1")
+    con.commit()
+    con.close()
+    broken = invoke(tmp_path, "ledger", "verify")
+    assert broken.exit_code == 1 and "seq 1: content edited" in broken.stderr
+
+
+def test_bad_manual_entry_is_explained(tmp_path):
+    result = invoke(tmp_path, "ledger", "add", "--category", "corpus", "--project", "P1", "--date", "2026-11-02",
+                    "--amount", "5000", "--vendor", "Data Co", "--contract-no", "C1")
+    assert result.exit_code == 2 and "affiliated=yes or affiliated=no" in result.stderr
+
+
+def test_claim_command_writes_the_pack(tmp_path):
+    invoke(tmp_path, "ledger", "add", "--category", "staff", "--project", "P1", "--date", "2026-11-02",
+           "--person", "Li", "--role", "engineer", "--hours", "8")
+    result = runner.invoke(app, ["ledger", "claim", "--project", "P1", "--from", "2026-11-01", "--to", "2026-11-30",
+                                 "--out", str(tmp_path / "pack"), "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "pack" / "claim.xlsx").exists() and (tmp_path / "pack" / "claim.html").exists()
+    assert "1,600.00" in result.stdout
