@@ -26,6 +26,12 @@ app.add_typer(skills_app, name="skills")
 ledger_app = typer.Typer(help="The R&D cost ledger: manual entries, verification, subsidy claim packs.",
                          no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+label_app = typer.Typer(help="AIGC labels (GB 45438-2025): apply and check visible marks, TC260 metadata, C2PA.",
+                        no_args_is_help=True)
+app.add_typer(label_app, name="label")
+filing_app = typer.Typer(help="Filing packs: planning filing (规划备案) and online filing (上线备案).",
+                         no_args_is_help=True)
+app.add_typer(filing_app, name="filing")
 console = Console()
 err = Console(stderr=True)
 
@@ -329,6 +335,116 @@ def ledger_claim(
                       f"{excluded:,.2f}")
     console.print(table)
     console.print(f"evidence gaps: {len(claim.gaps)} · chain: {'valid' if claim.verification.ok else 'BROKEN'}")
+    for kind, path in paths.items():
+        console.print(f"  {kind}: {path}")
+
+
+# ---- labels and filing -----------------------------------------------------------------------------
+
+
+@label_app.command("check")
+def label_check(
+    files: list[Path] = typer.Argument(..., help="MP4, WAV, PNG or JPEG files"),
+    require_c2pa: bool = typer.Option(False, "--require-c2pa", help="fail files without valid C2PA credentials"),
+    trust: Optional[Path] = typer.Option(None, help="PEM trust anchors for C2PA validation"),
+    as_json: bool = typer.Option(False, "--json", help="print the reports as JSON"),
+) -> None:
+    """Read every label back and report pass/fail per clause; exit 1 if any file fails (a publishing gate)."""
+    from microdrama.labels.check import check_file
+
+    reports = []
+    try:
+        for f in files:
+            if not f.is_file():
+                raise MicrodramaError(f"{f}: no such file")
+            reports.append(check_file(f, require_c2pa=require_c2pa, trust_anchors=trust))
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
+    else:
+        for r in reports:
+            console.print(f"[bold]{r.path}[/]: " + ("[green]PASS[/]" if r.ok else "[red]FAIL[/]"))
+            for c in r.clauses:
+                console.print(f"  {'✓' if c.ok else '✗'} {c.clause} — {c.detail}", highlight=False)
+            for w in r.warnings:
+                console.print(f"  [yellow]! {w}[/]")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(code=1)
+
+
+@label_app.command("apply")
+def label_apply(files: list[Path] = typer.Argument(..., help="files to label in place"),
+                config: Optional[Path] = ConfigOpt,
+                content_id: str = typer.Option("manual", help="content ID prefix (ProduceID)")) -> None:
+    """Embed TC260 metadata (and C2PA credentials when configured) into existing files."""
+    from microdrama.config import ProjectConfig
+    from microdrama.labels.apply import label_file
+
+    try:
+        cfg = ProjectConfig.load(config)
+        for f in files:
+            if not f.is_file():
+                raise MicrodramaError(f"{f}: no such file")
+            label = label_file(f, cfg.labels, produce_id=f"{content_id}-{f.stem}")
+            console.print(f"{f}: labelled ({label.reserved_code1[:20]}…)")
+    except (MicrodramaError, ValueError) as exc:
+        _fail(exc)
+
+
+@filing_app.command("plan")
+def filing_plan(
+    source: Path = typer.Argument(..., help="a screenplay, or a run folder (out/<run>) holding screenplay.json"),
+    config: Optional[Path] = ConfigOpt,
+    out: Path = typer.Option(Path("out/filing"), help="output folder"),
+    on: Optional[str] = typer.Option(None, "--date", help="filing date (default today), YYYY-MM-DD"),
+) -> None:
+    """Planning filing (规划备案): title, subject, outline, themes, budget, AI declaration, review tier."""
+    from datetime import date
+    from decimal import Decimal
+
+    from microdrama.config import ProjectConfig
+    from microdrama.domain import Screenplay, load_model
+    from microdrama.filing import plan_pack, write_pack
+
+    try:
+        cfg = ProjectConfig.load(config)
+        per_minute = None
+        if source.is_dir():
+            sp = load_model(Screenplay, source / "screenplay.json")
+            manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("cost"):
+                per_minute = Decimal(manifest["cost"]["per_finished_minute"])
+        else:
+            sp = load_model(Screenplay, source)
+        pack = plan_pack(sp, cfg, _parse_date(on, "--date") or date.today(), per_minute)
+        paths = write_pack(pack, out, "plan")
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    fields = dict(pack.rows)
+    console.print(f"review tier: [bold]{fields['审查层级 review tier']}[/] — {fields['层级依据 tier basis']}")
+    for kind, path in paths.items():
+        console.print(f"  {kind}: {path}")
+
+
+@filing_app.command("online")
+def filing_online(runs: list[Path] = typer.Argument(..., help="finished run folders, one per episode"),
+                  config: Optional[Path] = ConfigOpt,
+                  out: Path = typer.Option(Path("out/filing"), help="output folder")) -> None:
+    """Online filing (上线备案): durations, synopses, content hashes, label checks, actual cost, credits."""
+    from microdrama.config import ProjectConfig
+    from microdrama.filing import online_pack, write_pack
+
+    try:
+        pack = online_pack(runs, ProjectConfig.load(config))
+        paths = write_pack(pack, out, "online")
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    for item in pack.table or []:
+        console.print(f"episode {item['episode']}: {item['duration_s']} s, label check {item['label_check']}")
     for kind, path in paths.items():
         console.print(f"  {kind}: {path}")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field
 
 from microdrama.domain import Strict, Voice, load_model
+from microdrama.labels.apply import LabelsConfig
 from microdrama.skills.compose_ffmpeg import AiMark
 
 
@@ -46,6 +48,22 @@ class LedgerConfig(Strict):
     evidence_dir: Path | None = Field(None, description="where evidence files are kept; default OUT/evidence")
 
 
+class FilingConfig(Strict):
+    """What the regulator's planning (规划备案) and online (上线备案) filings ask beyond the screenplay."""
+
+    themes: str = Field("", description="思想内涵: the values and themes the series conveys")
+    subject: str = Field("", description="题材: the subject category, e.g. 都市, 文旅, 悬疑")
+    episodes_planned: int = Field(1, ge=1, le=500, description="episodes in the series")
+    minutes_per_episode: float = Field(1.5, gt=0, le=30, description="planned length of one episode")
+    budget_rmb: Decimal | None = Field(None, ge=0, description="planned investment; empty = estimate from the ledger")
+    special_subject: bool = Field(False, description="a special subject (重大题材) is always reviewed as 重点")
+    licence_number: str | None = Field(None, description="filing/licence number shown on the opening card (片头)")
+    platform: str = Field("", description="where it goes online")
+    drama_type: int = Field(1, ge=1, le=3, description="1 漫剧/animation, 2 live action, 3 数字真人 digital humans")
+    credits: dict[str, str] = Field(default_factory=dict, description="role -> name, e.g. 出品: 某某工作室")
+    city_image: bool = Field(False, description="a city-image / cultural-tourism work (城市形象·文旅)")
+
+
 class ProjectConfig(Strict):
     project_code: str = Field(
         "RD-DEMO", pattern=r"^[A-Za-z0-9_.-]+$", description="R&D project code every cost is attributed to"
@@ -57,6 +75,8 @@ class ProjectConfig(Strict):
     mark: AiMark = Field(default_factory=AiMark, description="the visible AI-generated mark")
     narrator_voice: Voice = Field(default_factory=lambda: Voice(gender="male", variant=2, pitch=42, rate=155))
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
+    filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
     max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
 
     @classmethod

@@ -33,7 +33,9 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from microdrama import __version__  # noqa: E402
 from microdrama.config import ProjectConfig  # noqa: E402
 from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model  # noqa: E402
-from microdrama.errors import BilledError, InputError  # noqa: E402
+from microdrama.errors import BilledError, InputError, RenderError  # noqa: E402
+from microdrama.labels.apply import label_file  # noqa: E402
+from microdrama.labels.check import check_file  # noqa: E402
 from microdrama.ledger import Ledger  # noqa: E402
 from microdrama.ledger.meter import Attribution, Meter  # noqa: E402
 from microdrama.ledger.rates import RateCards  # noqa: E402
@@ -197,10 +199,30 @@ def write_subtitles(run: Run, storyboard: Storyboard) -> BaseModel:
 def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: dict[str, str],
                 ass: str | None) -> BaseModel:
     r = run.config.render
+    licence = run.config.filing.licence_number
+    opening = (f"备案号：{licence}" if storyboard.language == "zh" else f"Filing No. {licence}") if licence else None
     return run.stage("compose", {"storyboard": storyboard, "clips": clips, "line_audio": audio,
                                  "subtitles_ass": ass, "mark": run.config.mark, "width": r.width,
-                                 "height": r.height, "crf": r.crf, "preset": r.preset},
+                                 "height": r.height, "crf": r.crf, "preset": r.preset, "opening_text": opening},
                      task_name="compose")
+
+
+@task(name="label-and-check", cache_policy=NO_CACHE)
+def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
+    """Embed TC260 metadata (and C2PA credentials when configured) in every published file, then
+    read everything back: a file that fails its label check stops the run before it is declared done."""
+    cfg = run.config.labels
+    reports = []
+    for path in files:
+        label_file(path, cfg, produce_id=f"{run.id}-{path.stem}", title=title)
+        trust = cfg.signing.trust_anchors if cfg.signing else None
+        reports.append(check_file(path, require_c2pa=cfg.require_c2pa, trust_anchors=trust))
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        detail = "; ".join(f"{Path(r.path).name}: " + ", ".join(c.clause for c in r.clauses if not c.ok)
+                           for r in failed)
+        raise RenderError(f"label check failed, episode not published as done: {detail}")
+    return [r.as_dict() for r in reports]
 
 
 # ---- the flow ------------------------------------------------------------------------------------
@@ -280,6 +302,11 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     publish(subs.srt, run.dir / "episode.srt")
     publish(subs.ass, run.dir / "episode.ass")
     video = publish(cut.video, run.dir / "episode.mp4")
+    label_reports: list[dict] = []
+    if config.labels.enabled:
+        _progress(run, "labels: TC260 metadata" + (" + C2PA" if config.labels.signing else "") + ", then check…")
+        targets = [video, run.dir / "storyboard.png", *sorted((run.dir / "audio").glob("*.wav"))]
+        label_reports = label_outputs(run, [p for p in targets if p.exists()], screenplay.series.title)
 
     wall = time.perf_counter() - started
     summary = RunSummary(
@@ -287,11 +314,28 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
         lines=len(lines), wall_seconds=round(wall, 2), steps_run=sum(not r.cached for r in run.records),
         steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run_cost(run, cut.duration_s),
     )
-    write_manifest(run, source, summary)
+    write_manifest(run, source, summary, label_reports)
     publish_cost_artifact(summary)
+    write_filing_packs(run, screenplay, summary)
     _progress(run, f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
                    f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")
     return summary
+
+
+def write_filing_packs(run: Run, screenplay: Screenplay, summary: RunSummary) -> None:
+    """Planning and online filing packs for this episode, next to it (`filing/`)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from microdrama.filing import online_pack, plan_pack, write_pack
+
+    per_minute = Decimal(summary.cost.per_finished_minute) if summary.cost else None
+    if run.config.filing.budget_rmb is None and per_minute is None:
+        _progress(run, "filing packs skipped: no budget configured and no ledger estimate")
+        return
+    write_pack(plan_pack(screenplay, run.config, date.today(), per_minute), run.dir / "filing", "plan")
+    write_pack(online_pack([run.dir], run.config), run.dir / "filing", "online")
+    _progress(run, f"filing packs: {run.dir / 'filing'}")
 
 
 def run_cost(run: Run, duration_s: float) -> RunCost | None:
@@ -320,7 +364,7 @@ def publish_cost_artifact(summary: RunSummary) -> None:
         logging.getLogger(__name__).debug("cost artifact not published: %s", exc)
 
 
-def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
+def write_manifest(run: Run, source: Path, summary: RunSummary, labels: list[dict]) -> None:
     """The run's record: inputs, skill versions, content hashes, timings, usage. Written last."""
     artifacts = {}
     for path in sorted(p for p in run.dir.rglob("*") if p.is_file() and p.name != "manifest.json"):
@@ -344,6 +388,7 @@ def write_manifest(run: Run, source: Path, summary: RunSummary) -> None:
                     "steps_cached": summary.steps_cached},
         "artifacts": artifacts,
         "cost": summary.cost.model_dump(mode="json") if summary.cost else None,
+        "labels": labels,
         "usage": [r.model_dump(mode="json") for r in run.records],
         "host": {"pid": os.getpid()},
     }

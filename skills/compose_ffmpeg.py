@@ -14,6 +14,7 @@ import math
 import shutil
 import wave
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -36,6 +37,9 @@ class AiMark(BaseModel):
     )
     position: str = Field("top_right", pattern="^(top_left|top_right)$", description="top_left or top_right")
     seconds: float | None = Field(None, gt=2, description="show only for the first N (>2) seconds; None = whole video")
+    audio: Literal["none", "morse"] = Field(
+        "none", description="§5.3 audio label: 'morse' plays the short-long-short-short rhythm (Morse 'AI') at the start"
+    )
 
 
 class ComposeInput(BaseModel):
@@ -43,6 +47,8 @@ class ComposeInput(BaseModel):
     clips: dict[str, str] = Field(description="shot id -> path of its silent video clip")
     line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> path of its WAV")
     subtitles_ass: str | None = Field(None, description="ASS file to burn in; None for a clean picture")
+    opening_text: str | None = Field(None, description="opening card (片头) text, e.g. the filing number")
+    opening_seconds: float = Field(3.0, gt=0, le=10, description="how long the opening card shows")
     mark: AiMark = Field(default_factory=AiMark)
     width: int = Field(1080, ge=64)
     height: int = Field(1920, ge=64)
@@ -65,10 +71,27 @@ def mark_font_size(text: str, target_height_px: float) -> int:
     return math.ceil(target_height_px * ref / max(1, bottom - top))
 
 
-def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path) -> None:
+def morse_ai(rate: int = MIX_RATE, unit_s: float = 0.07, hz: float = 880.0, level: float = 0.22) -> np.ndarray:
+    """The GB 45438 §5.3 rhythm: short-long, short-short (Morse 'A' 'I'), as soft sine beeps."""
+    unit = int(unit_s * rate)
+    pieces = []
+    for letter in ("01", "00"):  # 0 = short (1 unit), 1 = long (3 units)
+        for i, sym in enumerate(letter):
+            n = unit * (3 if sym == "1" else 1)
+            t = np.arange(n) / rate
+            env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)  # 5 ms fades: no clicks
+            pieces.append(np.sin(2 * np.pi * hz * t) * env * level * 32767)
+            pieces.append(np.zeros(unit if i < len(letter) - 1 else 3 * unit))
+    return np.concatenate(pieces).astype(np.float32)
+
+
+def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, audio_label: str = "none") -> None:
     """Place every line's WAV at its cue start on a silent track exactly as long as the video."""
     total = round(storyboard.duration_s * MIX_RATE)
     track = np.zeros(total, dtype=np.float32)
+    if audio_label == "morse":
+        beeps = morse_ai()[:total]
+        track[: beeps.size] += beeps
     for cue in storyboard.cues():
         with wave.open(line_audio[cue.line_id], "rb") as w:
             rate, channels = w.getframerate(), w.getnchannels()
@@ -121,7 +144,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut]):
         board = inputs.storyboard
         work = ctx.work_dir
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
 
         concat = ctx.path(f"{inputs.basename}.clips.txt")
         atomic_write_text(concat, "".join(
@@ -149,6 +172,14 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut]):
             f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:fontsize={size}:fontcolor=white"
             f":x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}"
         )
+        if inputs.opening_text:
+            atomic_write_text(ctx.path("opening.txt"), inputs.opening_text)
+            card = mark_font_size("备案", 0.03 * min(inputs.width, inputs.height))
+            filters.append(
+                f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:fontsize={card}:fontcolor=white"
+                f":x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
+                f":enable='lt(t,{inputs.opening_seconds})'"
+            )
         frames = sum(s.frames for s in board.shots)
         out = ctx.path(f"{inputs.basename}.mp4")
         tmp = temp_path_for(out)

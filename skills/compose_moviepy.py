@@ -50,7 +50,7 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut]):
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
         board = inputs.storyboard
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
 
         # 1. The picture: every shot's clip, one after another.
         shots = [mp.VideoFileClip(inputs.clips[s.shot.id]).with_duration(s.frames / board.fps) for s in board.shots]

@@ -1,0 +1,258 @@
+"""Where the TC260 label lives in each file type, written and read back without re-encoding.
+
+- MP4: key `AIGC` in moov/udta/meta (keys + ilst), written by ffmpeg with
+  `-movflags use_metadata_tags` (without it ffmpeg exits 0 and silently drops the tag) and read
+  back here by a small box parser that does not use ffmpeg, so the check is independent.
+- WAV: a RIFF chunk named `AIGC` after the audio data.
+- PNG: an iTXt `XML:com.adobe.xmp` chunk; JPEG: an APP1 XMP segment. Both carry XMP with the
+  namespace http://www.tc260.org.cn/ns/AIGC/1.0/ and the element TC260:AIGC.
+
+The integrity hash (ReservedCode1) covers the *content*, not the container: the compressed
+audio/video packets of an MP4, the samples of a WAV, the decoded pixels of an image. Metadata
+and C2PA boxes can then be added without changing it, while any change to what is seen or heard
+does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import struct
+import zlib
+from pathlib import Path
+
+from microdrama.errors import InputError, RenderError
+from microdrama.media import run_ffmpeg
+from microdrama.skill import temp_path_for
+
+TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
+XMP_KEYWORD = b"XML:com.adobe.xmp"
+JPEG_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+
+
+def kind_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    kinds = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".wav": "wav", ".png": "png", ".jpg": "jpeg",
+             ".jpeg": "jpeg"}
+    if suffix not in kinds:
+        raise InputError(f"{path}: cannot label {suffix or 'extensionless'} files; supported: MP4, WAV, PNG, JPEG")
+    return kinds[suffix]
+
+
+# ---- content hashes ------------------------------------------------------------------------------
+
+
+def content_hash(path: Path) -> str:
+    kind = kind_of(path)
+    h = hashlib.sha256()
+    if kind == "mp4":
+        import av
+
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.size:
+                    h.update(bytes(packet))
+    elif kind == "wav":
+        h.update(_riff_chunks(path.read_bytes()).get(b"data", b""))
+    else:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            h.update(f"{im.mode}{im.size}".encode())
+            h.update(im.tobytes())
+    return h.hexdigest()
+
+
+# ---- XMP -------------------------------------------------------------------------------------
+
+
+def xmp_packet(label_json: str) -> bytes:
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" xmlns:TC260="{TC260_NS}"><TC260:AIGC>{html.escape(label_json, quote=False)}'
+        "</TC260:AIGC></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"
+    ).encode("utf-8")
+
+
+def label_from_xmp(xmp: bytes | str) -> str | None:
+    text = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp
+    if TC260_NS not in text:
+        return None
+    m = re.search(r"<TC260:AIGC>(.*?)</TC260:AIGC>", text, re.S)
+    return html.unescape(m.group(1)) if m else None
+
+
+# ---- writers -----------------------------------------------------------------------------------
+
+
+def write_label(path: Path, label_json: str) -> None:
+    """Embed the label in place (atomically: a temp file renamed over the original)."""
+    kind = kind_of(path)
+    tmp = temp_path_for(path)
+    if kind == "mp4":
+        run_ffmpeg(["-i", str(path), "-map", "0", "-c", "copy", "-metadata", f"AIGC={label_json}",
+                    "-movflags", "use_metadata_tags+faststart", str(tmp)], what=f"writing the AIGC tag into {path.name}")
+    elif kind == "wav":
+        tmp.write_bytes(_wav_with_chunk(path.read_bytes(), b"AIGC", label_json.encode("ascii")))
+    elif kind == "png":
+        tmp.write_bytes(_png_with_xmp(path.read_bytes(), xmp_packet(label_json)))
+    else:
+        tmp.write_bytes(_jpeg_with_xmp(path.read_bytes(), xmp_packet(label_json)))
+    found = read_label(tmp)
+    if found != label_json:  # always read back: a silently dropped tag must never pass
+        tmp.unlink(missing_ok=True)
+        raise RenderError(f"{path.name}: the AIGC label did not survive writing (read back: {found!r})")
+    tmp.replace(path)
+
+
+def _riff_chunks(data: bytes) -> dict[bytes, bytes]:
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise InputError("not a RIFF/WAVE file")
+    chunks, pos = {}, 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        chunks.setdefault(cid, data[pos + 8:pos + 8 + size])
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def _wav_with_chunk(data: bytes, cid: bytes, payload: bytes) -> bytes:
+    chunks, pos, body = [], 12, b""
+    while pos + 8 <= len(data):
+        this, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        end = pos + 8 + size + (size & 1)
+        if this != cid:  # replace an older label rather than stacking two
+            body += data[pos:end]
+        pos = end
+    body += cid + struct.pack("<I", len(payload)) + payload + (b"\x00" if len(payload) & 1 else b"")
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def _png_chunks(data: bytes):
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise InputError("not a PNG file")
+    pos = 8
+    while pos < len(data):
+        size = struct.unpack(">I", data[pos:pos + 4])[0]
+        ctype = data[pos + 4:pos + 8]
+        yield ctype, data[pos + 8:pos + 8 + size], data[pos:pos + 12 + size]
+        pos += 12 + size
+
+
+def _png_with_xmp(data: bytes, xmp: bytes) -> bytes:
+    body = XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp  # keyword, NUL, no compression, no language/translation
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+    out = data[:8]
+    for ctype, payload, raw in _png_chunks(data):
+        if ctype == b"iTXt" and payload.startswith(XMP_KEYWORD + b"\x00"):
+            continue
+        if ctype == b"IEND":
+            out += chunk
+        out += raw
+    return out
+
+
+def _jpeg_segments(data: bytes):
+    if data[:2] != b"\xff\xd8":
+        raise InputError("not a JPEG file")
+    pos = 2
+    while pos < len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            yield marker, None, data[pos:]
+            return
+        size = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        yield marker, data[pos + 4:pos + 2 + size], data[pos:pos + 2 + size]
+        pos += 2 + size
+
+
+def _jpeg_with_xmp(data: bytes, xmp: bytes) -> bytes:
+    payload = JPEG_XMP_HEADER + xmp
+    if len(payload) > 65533:
+        raise RenderError("XMP packet too large for one JPEG APP1 segment")
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    out, inserted = b"\xff\xd8", False
+    for marker, body, raw in _jpeg_segments(data):
+        if marker == 0xE1 and body is not None and body.startswith(JPEG_XMP_HEADER):
+            continue
+        if not inserted and marker not in (0xE0,):  # after JFIF APP0, before everything else
+            out += segment
+            inserted = True
+        out += raw
+    return out
+
+
+# ---- readers -----------------------------------------------------------------------------------
+
+
+def read_label(path: Path) -> str | None:
+    """The TC260 JSON embedded in the file, or None."""
+    kind = kind_of(path)
+    data = path.read_bytes()
+    if kind == "mp4":
+        return read_mp4_tag(data, "AIGC")
+    if kind == "wav":
+        raw = _riff_chunks(data).get(b"AIGC")
+        return raw.decode("ascii", "replace") if raw is not None else None
+    if kind == "png":
+        for ctype, payload, _ in _png_chunks(data):
+            if ctype == b"iTXt" and payload.startswith(XMP_KEYWORD + b"\x00"):
+                return label_from_xmp(payload[len(XMP_KEYWORD) + 5:])
+        return None
+    for marker, body, _ in _jpeg_segments(data):
+        if marker == 0xE1 and body is not None and body.startswith(JPEG_XMP_HEADER):
+            return label_from_xmp(body[len(JPEG_XMP_HEADER):])
+    return None
+
+
+def _boxes(data: bytes, start: int, end: int):
+    pos = start
+    while pos + 8 <= end:
+        size, btype = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return
+        yield btype, pos + header, pos + size
+        pos += size
+
+
+def read_mp4_tag(data: bytes, key: str) -> str | None:
+    """Read an mdta-keyed tag from moov/udta/meta (or moov/meta) with keys + ilst."""
+    for btype, s, e in _boxes(data, 0, len(data)):
+        if btype != b"moov":
+            continue
+        metas = [(ms, me) for t, ms, me in _boxes(data, s, e) if t == b"meta"]
+        for t, us, ue in _boxes(data, s, e):
+            if t == b"udta":
+                metas += [(ms, me) for t2, ms, me in _boxes(data, us, ue) if t2 == b"meta"]
+        for ms, me in metas:
+            if data[ms + 4:ms + 8] in (b"hdlr", b"keys", b"ilst"):  # QuickTime style, no version/flags
+                children = dict((t, (cs, ce)) for t, cs, ce in _boxes(data, ms, me))
+            else:
+                children = dict((t, (cs, ce)) for t, cs, ce in _boxes(data, ms + 4, me))
+            if b"keys" not in children or b"ilst" not in children:
+                continue
+            ks, ke = children[b"keys"]
+            count = struct.unpack(">I", data[ks + 4:ks + 8])[0]
+            names, pos = [], ks + 8
+            for _ in range(count):
+                size = struct.unpack(">I", data[pos:pos + 4])[0]
+                names.append(data[pos + 8:pos + size].decode("utf-8", "replace"))
+                pos += size
+            if key not in names:
+                continue
+            index = names.index(key) + 1
+            ls, le = children[b"ilst"]
+            for t, is_, ie in _boxes(data, ls, le):
+                if struct.unpack(">I", t)[0] != index:
+                    continue
+                for t2, ds, de in _boxes(data, is_, ie):
+                    if t2 == b"data":
+                        return data[ds + 8:de].decode("utf-8", "replace")
+    return None

@@ -1,0 +1,66 @@
+"""Measure the visible AI label on decoded frames (GB 45438-2025 §5.4).
+
+The checker does not trust the renderer's settings: it decodes the first seconds of the video
+and finds the tallest band of bright text rows in the top corners, where labels are placed
+clear of subtitles. A band's height is the ink height of the label text, which must be at least
+5% of the frame's shorter side from the first frame for at least 2 seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BRIGHT = 235  # luma of label text (white on a dark box)
+TOP_BAND = 0.15  # labels live in the top 15% of the frame...
+CORNER = 0.45  # ...in the left or right 45%
+MAX_GAP_ROWS = 3
+
+
+@dataclass(frozen=True)
+class LabelSample:
+    t: float
+    height_px: int
+
+
+def text_band_height(gray: np.ndarray) -> int:
+    """Tallest run of rows holding bright text in either top corner of a luma frame."""
+    h, w = gray.shape
+    band = gray[: int(h * TOP_BAND)]
+    best = 0
+    for region in (band[:, : int(w * CORNER)], band[:, w - int(w * CORNER):]):
+        bright = (region >= BRIGHT).sum(axis=1)
+        rows = (bright >= 2) & (bright <= 0.6 * region.shape[1])  # a white sky is not a label
+        run = gap = 0
+        for has_ink in rows:
+            if has_ink:
+                run += gap + 1
+                gap = 0
+            elif run:
+                gap += 1
+                if gap > MAX_GAP_ROWS:
+                    best, run, gap = max(best, run), 0, 0
+        best = max(best, run)
+    return best
+
+
+def measure(path: str | Path, until_s: float = 2.0, step_s: float = 0.5) -> tuple[list[LabelSample], int]:
+    """Label heights at 0, step, 2*step … until_s, and the frame's shorter side."""
+    import av
+
+    wanted = [round(i * step_s, 3) for i in range(int(until_s / step_s) + 1)]
+    samples: list[LabelSample] = []
+    shorter = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
+            if wanted and t + 1e-3 >= wanted[0]:
+                gray = frame.to_ndarray(format="gray")
+                shorter = min(gray.shape)
+                samples.append(LabelSample(wanted.pop(0), text_band_height(gray)))
+            if not wanted:
+                break
+    return samples, shorter
