@@ -99,7 +99,7 @@ def plan_pack(screenplay: Screenplay, config: ProjectConfig, on: date, cost_per_
         ("类型/题材 genre / subject", f"{sp.series.genre.value} / {f.subject or '—'}"),
         ("集数 episodes", str(f.episodes_planned)),
         ("单集时长 minutes per episode", f"{f.minutes_per_episode:g}"),
-        ("总时长 total minutes", f"{total_minutes:g}"),
+        ("总时长 total minutes", f"{float(total_minutes):g}"),
         ("故事梗概 synopsis", sp.series.logline),
         ("样集梗概 sample episode", f"{sp.episode.title}: {sp.episode.synopsis}"),
         ("分集大纲 outline (sample episode)", outline),

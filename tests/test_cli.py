@@ -42,3 +42,14 @@ def test_skills_run_executes_a_skill_and_prints_usage(tmp_path):
 def test_unknown_skill_is_a_clear_error():
     result = runner.invoke(app, ["skills", "run", "animatik", "-i", "x.json"])
     assert result.exit_code == 2 and "Did you mean: animatic" in result.stderr
+
+
+def test_label_check_exits_1_on_an_unlabelled_file(tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "plain.png"
+    Image.new("RGB", (32, 32)).save(png)
+    result = runner.invoke(app, ["label", "check", str(png)])
+    assert result.exit_code == 1 and "FAIL" in result.stdout and "no TC260 AIGC metadata" in result.stdout
+    assert runner.invoke(app, ["label", "apply", str(png)]).exit_code == 0
+    assert runner.invoke(app, ["label", "check", str(png)]).exit_code == 0

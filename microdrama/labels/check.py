@@ -39,11 +39,13 @@ class FileReport:
                 "clauses": [{"clause": c.clause, "ok": c.ok, "detail": c.detail} for c in self.clauses]}
 
 
-def check_file(path: str | Path, *, require_c2pa: bool = False, trust_anchors: Path | None = None) -> FileReport:
+def check_file(path: str | Path, *, require_c2pa: bool = False, trust_anchors: Path | None = None,
+               visible: bool = True) -> FileReport:
+    """All clauses for one file. `visible=False` skips the on-screen label (e.g. for a clip, not a cut)."""
     path = Path(path)
     report = FileReport(str(path))
     kind = kind_of(path)
-    if kind == "mp4":
+    if kind == "mp4" and visible:
         report.clauses.append(_visible(path))
     raw = read_label(path)
     if raw is None:
@@ -60,10 +62,16 @@ def check_file(path: str | Path, *, require_c2pa: bool = False, trust_anchors: P
                                          f"Label={label.label}, producer {label.content_producer}"))
             if label.content_producer.startswith(PLACEHOLDER_PRODUCER):
                 report.warnings.append("ContentProducer is the demo placeholder; configure your provider code")
-            actual = f"sha256-{content_hash(path)}"
-            report.clauses.append(Clause("ReservedCode1: content integrity hash", label.reserved_code1 == actual,
-                                         "matches the content" if label.reserved_code1 == actual else
-                                         f"content changed: recorded {label.reserved_code1[:20]}…, now {actual[:20]}…"))
+            try:
+                actual = f"sha256-{content_hash(path)}"
+            except Exception as exc:  # a damaged file must fail the check, not crash it
+                report.clauses.append(Clause("ReservedCode1: content integrity hash", False,
+                                             f"content cannot be decoded: {exc}"))
+            else:
+                same = label.reserved_code1 == actual
+                report.clauses.append(Clause(
+                    "ReservedCode1: content integrity hash", same, "matches the content" if same else
+                    f"content changed: recorded {label.reserved_code1[:20]}…, now {actual[:20]}…"))
     report.clauses.append(_credentials(path, require_c2pa, trust_anchors))
     return report
 
@@ -71,7 +79,10 @@ def check_file(path: str | Path, *, require_c2pa: bool = False, trust_anchors: P
 def _visible(path: Path) -> Clause:
     from microdrama.labels.visible import measure
 
-    samples, shorter = measure(path, until_s=MIN_SECONDS)
+    try:
+        samples, shorter = measure(path, until_s=MIN_SECONDS)
+    except Exception as exc:
+        return Clause("GB 45438 §5.4: visible label", False, f"frames cannot be decoded: {exc}")
     need = MIN_HEIGHT_FRACTION * shorter
     ok = len(samples) > 0 and all(s.height_px >= need for s in samples) and samples[-1].t >= MIN_SECONDS
     detail = ", ".join(f"{s.t:.1f}s: {s.height_px}px" for s in samples) + f" (need ≥ {need:.0f}px = 5% of {shorter})"

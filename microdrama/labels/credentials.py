@@ -16,7 +16,6 @@ from typing import Literal
 from pydantic import Field
 
 from microdrama import __version__
-from microdrama.deps import require
 from microdrama.domain import Strict
 from microdrama.errors import InputError, RenderError
 from microdrama.skill import temp_path_for
@@ -56,7 +55,8 @@ def manifest_for(title: str, producer: str) -> dict:
 
 def sign_file(path: Path, signing: SigningConfig, title: str, producer: str) -> None:
     """Embed a signed manifest in place (written to a temp file, then renamed)."""
-    c2pa = require("c2pa", extra="labels", purpose="C2PA content credentials")
+    import c2pa
+
     for f in (signing.cert_chain, signing.private_key):
         if not Path(f).is_file():
             raise InputError(f"signing: {f} does not exist; set labels.signing.cert_chain/private_key in the config")
@@ -77,7 +77,8 @@ def sign_file(path: Path, signing: SigningConfig, title: str, producer: str) -> 
 
 def read_credentials(path: Path, trust_anchors: Path | None = None) -> tuple[str | None, dict | None]:
     """(validation state, active manifest): state is 'Trusted', 'Valid', 'Invalid' or None if absent."""
-    c2pa = require("c2pa", extra="labels", purpose="C2PA content credentials")
+    import c2pa
+
     settings: dict = {"verify": {"ocsp_fetch": False, "remote_manifest_fetch": False}}
     if trust_anchors:
         settings["trust"] = {"trust_anchors": Path(trust_anchors).read_text(encoding="utf-8")}

@@ -1,6 +1,7 @@
 """End to end: the Prefect flow renders a real 1080x1920 episode from a 3-shot screenplay."""
 
 import json
+from pathlib import Path
 
 import pysubs2
 import pytest
@@ -117,5 +118,29 @@ def test_run_costs_are_metered_into_the_ledger_once(rendered, prefect):
     before = len(ledger.entries())
     again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
     assert len(ledger.entries()) == before, "a fully cached run consumes nothing"
-    assert again.cost.this_run == "0.0000" and again.cost.episode_total == cost["episode_total"]
+    assert again.cost.this_run == "0.0000" and again.cost.episode_total == summary.cost.episode_total
     assert ledger.verify().ok
+
+
+def test_every_published_file_passes_the_label_check_and_a_stripped_copy_fails(rendered, tmp_path):
+    from microdrama.labels.check import check_file
+    from microdrama.media import run_ffmpeg
+
+    _, _, summary = rendered
+    manifest = json.loads(open(f"{summary.run_dir}/manifest.json", encoding="utf-8").read())
+    names = sorted(r["path"].rsplit("/", 1)[-1] for r in manifest["labels"])
+    assert names[0] == "episode.mp4" and "storyboard.png" in names and sum(n.endswith(".wav") for n in names) == 4
+    assert all(r["ok"] for r in manifest["labels"])
+    visible = check_file(summary.video).clauses[0]
+    assert visible.ok, visible.detail
+    stripped = tmp_path / "stripped.mp4"
+    run_ffmpeg(["-i", summary.video, "-map", "0", "-c", "copy", "-map_metadata", "-1", str(stripped)])
+    assert not check_file(stripped).ok
+
+
+def test_filing_packs_are_written_for_the_episode(rendered):
+    _, _, summary = rendered
+    for name in ("plan.xlsx", "plan.html", "online.xlsx", "online.html"):
+        assert (Path(summary.run_dir) / "filing" / name).exists()
+    online = json.loads((Path(summary.run_dir) / "filing" / "online.json").read_text(encoding="utf-8"))
+    assert online["episodes"][0]["label_check"] == "pass"

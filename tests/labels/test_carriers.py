@@ -1,0 +1,85 @@
+import struct
+
+import pytest
+
+from microdrama.errors import RenderError
+from microdrama.labels.carriers import content_hash, read_label, write_label
+from microdrama.labels.check import check_file
+from microdrama.labels.tc260 import AigcLabel
+from microdrama.media import run_ffmpeg
+from tests.labels.conftest import exif_tags
+
+CODE = "0011" + "91310000MA1FL8XQ3C" + "1" + "MD01"
+
+
+def labelled(path):
+    label = AigcLabel(content_producer=CODE, produce_id=f"t-{path.stem}", reserved_code1=f"sha256-{content_hash(path)}")
+    write_label(path, label.to_json())
+    return label.to_json()
+
+
+@pytest.mark.parametrize("kind", ["mp4", "wav", "png", "jpeg"])
+def test_label_round_trips_without_touching_the_content(media, kind):
+    path = media[kind]
+    before = content_hash(path)
+    text = labelled(path)
+    assert read_label(path) == text
+    assert content_hash(path) == before
+    report = check_file(path, visible=False)  # a 1-s test clip carries no on-screen mark
+    assert [c.ok for c in report.clauses] == [True, True, True, True]
+
+
+@pytest.mark.parametrize("kind", ["mp4", "png", "jpeg"])
+def test_an_independent_reader_shows_the_tc260_json(media, kind):
+    text = labelled(media[kind])
+    tags = exif_tags(media[kind])
+    assert text in tags
+    assert ("[Keys]" if kind == "mp4" else "[XMP-TC260]") in tags
+
+
+def test_wav_carries_an_aigc_riff_chunk(media):
+    text = labelled(media["wav"])
+    data = media["wav"].read_bytes()
+    pos, chunks = 12, {}
+    while pos < len(data):  # walk the RIFF chunks by hand
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        chunks[cid] = data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    assert chunks[b"AIGC"].decode() == text and b"data" in chunks
+    assert struct.unpack("<I", data[4:8])[0] == len(data) - 8
+
+
+def test_ffmpeg_drops_the_tag_without_the_movflag_so_we_always_read_back(media, tmp_path):
+    out = tmp_path / "plain.mp4"
+    run_ffmpeg(["-i", str(media["mp4"]), "-c", "copy", "-metadata", 'AIGC={"AIGC":{}}', str(out)])
+    assert read_label(out) is None  # exit code 0, tag gone: the silent failure the read-back guards against
+
+
+def test_stripped_metadata_fails_the_check(media, tmp_path):
+    labelled(media["mp4"])
+    stripped = tmp_path / "stripped.mp4"
+    run_ffmpeg(["-i", str(media["mp4"]), "-map", "0", "-c", "copy", "-map_metadata", "-1", str(stripped)])
+    report = check_file(stripped, visible=False)
+    assert not report.ok
+    assert any(not c.ok and "implicit label present" in c.clause for c in report.clauses)
+
+
+def test_altered_content_fails_the_integrity_hash(media, tmp_path):
+    from PIL import Image
+
+    labelled(media["png"])
+    im = Image.open(media["png"])
+    im.putpixel((0, 0), (0, 0, 0))
+    altered = tmp_path / "altered.png"
+    im.save(altered, pnginfo=None)
+    write_label(altered, read_label(media["png"]))  # the old label on new pixels
+    clause = next(c for c in check_file(altered).clauses if c.clause.startswith("ReservedCode1"))
+    assert not clause.ok and "content changed" in clause.detail
+
+
+def test_a_label_that_does_not_survive_writing_is_an_error(media, monkeypatch):
+    import microdrama.labels.carriers as carriers
+
+    monkeypatch.setattr(carriers, "read_label", lambda path: None)
+    with pytest.raises(RenderError, match="did not survive writing"):
+        carriers.write_label(media["png"], '{"AIGC":{}}')
