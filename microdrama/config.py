@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -20,6 +21,10 @@ class RenderConfig(Strict):
     preset: str = Field("veryfast", description="x264 preset of the final cut")
     clip_crf: int = Field(18, ge=0, le=51, description="x264 quality of intermediate shot clips")
     clip_preset: str = Field("ultrafast", description="x264 preset of intermediate shot clips")
+    mode: Literal["segmented", "single-pass"] = Field(
+        "segmented", description="segmented: finish each shot, then join without re-encoding (incremental); "
+        "single-pass: one compose encode of the whole episode (stages.compose)"
+    )
 
 
 class StageConfig(Strict):
@@ -30,7 +35,9 @@ class StageConfig(Strict):
     storyboard: str = Field("storyboard", description="skill name for the storyboard stage")
     visuals: str = Field("animatic", description="skill name for the visuals stage")
     subtitles: str = Field("subtitles", description="skill name for the subtitles stage")
-    compose: str = Field("compose-ffmpeg", description="skill name for the compose stage")
+    finish: str = Field("finish-ffmpeg", description="segmented mode: burns subtitles and marks into each shot")
+    assemble: str = Field("assemble-ffmpeg", description="segmented mode: joins finished shots and adds the sound")
+    compose: str = Field("compose-ffmpeg", description="single-pass mode: renders the whole cut in one encode")
 
 
 class SubtitleConfig(Strict):

@@ -30,6 +30,8 @@ BUILTIN_SKILLS = [
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
     "microdrama.skills.compose_moviepy:MoviepyComposer",
+    "microdrama.skills.finish_ffmpeg:FfmpegShotFinisher",
+    "microdrama.skills.assemble_ffmpeg:FfmpegAssembler",
 ]
 
 

@@ -43,6 +43,7 @@ from microdrama.registry import default_registry  # noqa: E402
 from microdrama.skill import Usage, atomic_write_text  # noqa: E402
 from microdrama.store import ArtifactStore, publish, sha256_file  # noqa: E402
 
+UNUSED_STAGES = {"segmented": {"compose"}, "single-pass": {"finish", "assemble"}}
 PUBLISHED = ["episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml", "screenplay.json",
              "storyboard.json", "storyboard.png", "storyboard.html", "manifest.json"]
 
@@ -195,16 +196,58 @@ def write_subtitles(run: Run, storyboard: Storyboard) -> BaseModel:
                      task_name="subtitles")
 
 
+def opening_text(run: Run, storyboard: Storyboard) -> str | None:
+    licence = run.config.filing.licence_number
+    if not licence:
+        return None
+    return f"备案号：{licence}" if storyboard.language == "zh" else f"Filing No. {licence}"
+
+
+OPENING_SECONDS = 3.0
+
+
 @task(name="compose", cache_policy=NO_CACHE)
 def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: dict[str, str],
                 ass: str | None) -> BaseModel:
+    """Single-pass mode: the whole cut in one encode."""
     r = run.config.render
-    licence = run.config.filing.licence_number
-    opening = (f"备案号：{licence}" if storyboard.language == "zh" else f"Filing No. {licence}") if licence else None
     return run.stage("compose", {"storyboard": storyboard, "clips": clips, "line_audio": audio,
                                  "subtitles_ass": ass, "mark": run.config.mark, "width": r.width,
-                                 "height": r.height, "crf": r.crf, "preset": r.preset, "opening_text": opening},
+                                 "height": r.height, "crf": r.crf, "preset": r.preset,
+                                 "opening_text": opening_text(run, storyboard), "opening_seconds": OPENING_SECONDS},
                      task_name="compose")
+
+
+@task(name="finish-shot", task_run_name="finish {shot_id}", cache_policy=NO_CACHE)
+def finish_shot(run: Run, storyboard: Storyboard, subs: BaseModel, shot_id: str, clip: BaseModel) -> BaseModel:
+    """Segmented mode: burn this shot's own subtitles and marks. Times are relative to the shot,
+    so shots after an edited line are not re-finished just because they moved."""
+    r, s, mark = run.config.render, run.config.subtitles, run.config.mark
+    index = {c.line_id: i for i, c in enumerate(storyboard.cues())}
+    timed = next(t for t in storyboard.shots if t.shot.id == shot_id)
+    events = []
+    if s.burn_in:
+        for cue in timed.cues:
+            ev = subs.events[index[cue.line_id]]
+            events.append({"start_s": round(ev.start_s - timed.start_s, 4), "end_s": round(ev.end_s - timed.start_s, 4),
+                           "rows": ev.rows})
+    opening = opening_text(run, storyboard)
+    return run.stage("finish", {
+        "shot_id": shot_id, "clip": clip.video, "frames": timed.frames, "fps": r.fps, "width": r.width,
+        "height": r.height, "events": events, "font_size": s.font_size, "bottom_margin": s.bottom_margin,
+        "mark": mark, "mark_until_s": None if mark.seconds is None else round(max(0.0, mark.seconds - timed.start_s), 4),
+        "opening_text": opening if opening and timed.start_s < OPENING_SECONDS else None,
+        "opening_until_s": round(max(0.0, OPENING_SECONDS - timed.start_s), 4) if opening else 0.0,
+        "crf": r.crf, "preset": r.preset,
+    }, task_name="finish-shot", shot_id=shot_id)
+
+
+@task(name="assemble", cache_policy=NO_CACHE)
+def assemble_cut(run: Run, storyboard: Storyboard, segments: dict[str, str], audio: dict[str, str]) -> BaseModel:
+    r = run.config.render
+    return run.stage("assemble", {"storyboard": storyboard, "segments": segments, "line_audio": audio,
+                                  "audio_label": run.config.mark.audio, "width": r.width, "height": r.height},
+                     task_name="assemble")
 
 
 @task(name="label-and-check", cache_policy=NO_CACHE)
@@ -250,6 +293,8 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     material = read_source(source)  # validate before anything is written
     registry = default_registry()
     for stage in type(config.stages).model_fields:
+        if stage in UNUSED_STAGES[config.render.mode]:
+            continue
         skill_cls = registry.get(getattr(config.stages, stage))
         if skill_cls.stage != stage:
             raise InputError(f"stages.{stage}: skill '{skill_cls.name}' is a {skill_cls.stage} skill, "
@@ -277,18 +322,27 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     board: Storyboard = board_out.storyboard
     _progress(run, f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
+    subs = write_subtitles(run, board)
     shot_futures = {ts.shot.id: render_shot.submit(run, screenplay, board, ts.shot.id) for ts in board.shots}
-    subs_future = write_subtitles.submit(run, board)
-    clips = {}
-    for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
-        clip = fut.result()
-        clips[shot_id] = clip.video
-        _progress(run, f"[visuals {i}/{len(board.shots)}] {shot_id} {clip.duration_s:.2f}s ({clip.source})")
-    subs = subs_future.result()
-
-    _progress(run, "compose: encoding the final cut…")
-    cut = compose_cut(run, board, clips, {k: v.audio for k, v in dubbed.items()},
-                      subs.ass if config.subtitles.burn_in else None)
+    line_audio = {k: v.audio for k, v in dubbed.items()}
+    n = len(board.shots)
+    if config.render.mode == "segmented":
+        # Each shot is finished as soon as its clip is ready; the episode is joined without re-encoding.
+        finish_futures = {sid: finish_shot.submit(run, board, subs, sid, fut) for sid, fut in shot_futures.items()}
+        segments = {}
+        for i, (shot_id, fut) in enumerate(finish_futures.items(), 1):
+            clip = shot_futures[shot_id].result()
+            segments[shot_id] = fut.result().video
+            _progress(run, f"[shot {i}/{n}] {shot_id} {clip.duration_s:.2f}s ({clip.source}) rendered and finished")
+        cut = assemble_cut(run, board, segments, line_audio)
+    else:
+        clips = {}
+        for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
+            clip = fut.result()
+            clips[shot_id] = clip.video
+            _progress(run, f"[visuals {i}/{n}] {shot_id} {clip.duration_s:.2f}s ({clip.source})")
+        _progress(run, "compose: encoding the final cut…")
+        cut = compose_cut(run, board, clips, line_audio, subs.ass if config.subtitles.burn_in else None)
 
     # Publish: everything a person looks at, under stable names in the run folder.
     atomic_write_text(run.dir / "screenplay.yaml", dump_yaml(screenplay))
@@ -372,6 +426,8 @@ def write_manifest(run: Run, source: Path, summary: RunSummary, labels: list[dic
     registry = default_registry()
     skills = {}
     for stage in type(run.config.stages).model_fields:
+        if stage in UNUSED_STAGES[run.config.render.mode]:
+            continue
         cls = registry.get(getattr(run.config.stages, stage))
         skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
     manifest = {

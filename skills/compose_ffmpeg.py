@@ -114,6 +114,58 @@ def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, 
     tmp.replace(out)
 
 
+def write_concat_list(ctx: SkillContext, paths: list[str], name: str) -> Path:
+    """An ffmpeg concat-demuxer list with absolute, quoted paths."""
+    listing = ctx.path(name)
+    atomic_write_text(listing, "".join(
+        "file '{}'\n".format(str(Path(p).resolve()).replace("'", r"'\''")) for p in paths))
+    return listing
+
+
+def accept_cut(tmp: Path, out: Path, width: int, height: int):
+    """Probe a freshly written cut; only a cut with the right size and one audio stream gets its real name."""
+    info = probe(tmp)
+    if (info.width, info.height) != (width, height) or info.audio_streams != 1:
+        tmp.unlink(missing_ok=True)
+        raise RenderError(f"the cut came out {info.width}x{info.height} with {info.audio_streams} audio streams; "
+                          f"expected {width}x{height} with one")
+    tmp.replace(out)
+    return info
+
+
+def overlay_filters(ctx: SkillContext, width: int, height: int, ass: Path | None, mark: AiMark,
+                    mark_until_s: float | None, opening_text: str | None, opening_until_s: float) -> list[str]:
+    """ffmpeg filters that burn subtitles, the AI mark and the opening card onto a picture.
+
+    Filtergraph paths are escaping minefields, so fonts and texts are placed in the skill's folder
+    and referenced by short relative names (ffmpeg runs with that folder as its working directory).
+    `mark_until_s`: None shows the mark throughout, 0 not at all.
+    """
+    fonts = ctx.work_dir / "fonts"
+    fonts.mkdir(exist_ok=True)
+    font_file = fonts / cjk_font_path().name
+    if not font_file.exists():
+        shutil.copyfile(cjk_font_path(), font_file)
+    filters = []
+    if ass is not None:
+        filters.append(f"subtitles=filename={ass.name}:fontsdir=fonts")
+    if mark_until_s is None or mark_until_s > 0:
+        atomic_write_text(ctx.path("mark.txt"), mark.text)
+        size = mark_font_size(mark.text, mark.height_fraction * min(width, height))
+        margin = int(min(width, height) * 0.04)
+        x = f"w-tw-{margin}" if mark.position == "top_right" else str(margin)
+        enable = f":enable='lt(t,{mark_until_s})'" if mark_until_s else ""
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:fontsize={size}:fontcolor=white"
+                       f":x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}")
+    if opening_text and opening_until_s > 0:
+        atomic_write_text(ctx.path("opening.txt"), opening_text)
+        card = mark_font_size("备案", 0.03 * min(width, height))
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:fontsize={card}:fontcolor=white"
+                       f":x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
+                       f":enable='lt(t,{opening_until_s})'")
+    return filters or ["null"]
+
+
 class FfmpegComposer(Skill[ComposeInput, FinalCut]):
     name = "compose-ffmpeg"
     stage = "compose"
@@ -146,40 +198,13 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut]):
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
         mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
 
-        concat = ctx.path(f"{inputs.basename}.clips.txt")
-        atomic_write_text(concat, "".join(
-            "file '{}'\n".format(str(Path(inputs.clips[s.shot.id]).resolve()).replace("'", r"'\''")) for s in board.shots
-        ))
-        # Filtergraph paths are escaping minefields: use short relative names inside the work dir.
-        fonts = work / "fonts"
-        fonts.mkdir(exist_ok=True)
-        font_file = fonts / cjk_font_path().name
-        if not font_file.exists():
-            shutil.copyfile(cjk_font_path(), font_file)
-        mark_txt = ctx.path("mark.txt")
-        atomic_write_text(mark_txt, inputs.mark.text)
-
-        filters = []
+        concat = write_concat_list(ctx, [inputs.clips[s.shot.id] for s in board.shots], f"{inputs.basename}.clips.txt")
+        local_ass = None
         if inputs.subtitles_ass:
             local_ass = ctx.path(f"{inputs.basename}.burn.ass")
             shutil.copyfile(inputs.subtitles_ass, local_ass)
-            filters.append(f"subtitles=filename={local_ass.name}:fontsdir=fonts")
-        size = mark_font_size(inputs.mark.text, inputs.mark.height_fraction * min(inputs.width, inputs.height))
-        margin = int(min(inputs.width, inputs.height) * 0.04)
-        x = f"w-tw-{margin}" if inputs.mark.position == "top_right" else str(margin)
-        enable = f":enable='lt(t,{inputs.mark.seconds})'" if inputs.mark.seconds else ""
-        filters.append(
-            f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:fontsize={size}:fontcolor=white"
-            f":x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}"
-        )
-        if inputs.opening_text:
-            atomic_write_text(ctx.path("opening.txt"), inputs.opening_text)
-            card = mark_font_size("备案", 0.03 * min(inputs.width, inputs.height))
-            filters.append(
-                f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:fontsize={card}:fontcolor=white"
-                f":x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
-                f":enable='lt(t,{inputs.opening_seconds})'"
-            )
+        filters = overlay_filters(ctx, inputs.width, inputs.height, local_ass, inputs.mark, inputs.mark.seconds,
+                                  inputs.opening_text, inputs.opening_seconds)
         frames = sum(s.frames for s in board.shots)
         out = ctx.path(f"{inputs.basename}.mp4")
         tmp = temp_path_for(out)
@@ -191,11 +216,6 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut]):
              "-shortest", "-movflags", "+faststart", tmp.name],
             cwd=work, what="final compose",
         )
-        info = probe(tmp)
-        if (info.width, info.height) != (inputs.width, inputs.height) or info.audio_streams != 1:
-            tmp.unlink(missing_ok=True)
-            raise RenderError(f"compose produced {info.width}x{info.height} with {info.audio_streams} audio streams; "
-                              f"expected {inputs.width}x{inputs.height} with one")
-        tmp.replace(out)
+        info = accept_cut(tmp, out, inputs.width, inputs.height)
         cut = FinalCut(video=str(out), duration_s=info.duration_s, frames=frames, dialogue_wav=str(dialogue))
         return cut, {"frames_encoded": float(frames), "video_seconds": round(frames / board.fps, 4)}

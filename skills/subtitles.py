@@ -36,11 +36,38 @@ class SubtitleInput(BaseModel):
     basename: str = Field("episode", pattern=r"^[A-Za-z0-9_-]+$", description="file name stem for .srt/.ass")
 
 
+class SubEvent(BaseModel):
+    """One subtitle event: when it shows and the rows it shows (already wrapped)."""
+
+    start_s: float
+    end_s: float
+    rows: list[str]
+
+
 class SubtitleFiles(BaseModel):
     srt: str
     ass: str
-    events: int
-    rows: list[list[str]] = Field(description="the wrapped rows of each event, in order")
+    events: list[SubEvent] = Field(description="every event with its timing and wrapped rows, in order")
+
+
+def build_ass(events: list[SubEvent], width: int, height: int, font_size: int, side_margin: float,
+              bottom_margin: float, title: str = "") -> pysubs2.SSAFile:
+    """An ASS file in the house style; also used to burn subtitles into single shots."""
+    subs = pysubs2.SSAFile()
+    subs.info.update({"PlayResX": str(width), "PlayResY": str(height), "WrapStyle": "2",
+                      "ScaledBorderAndShadow": "yes", "Title": title})
+    margin_lr = int(width * side_margin)
+    subs.styles["Default"] = pysubs2.SSAStyle(
+        fontname=FONT_NAME, fontsize=font_size, primarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128), bold=False,
+        outline=max(2, font_size // 15), shadow=1, alignment=pysubs2.Alignment.BOTTOM_CENTER,
+        marginl=margin_lr, marginr=margin_lr, marginv=int(height * bottom_margin),
+    )
+    for ev in events:
+        start_ms = math.ceil(ev.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
+        end_ms = math.floor(ev.end_s * 100 + 1e-6) * 10
+        subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=r"\N".join(ev.rows)))
+    return subs
 
 
 def wrap_rows(text: str, max_width: float, size: int) -> list[str]:
@@ -68,26 +95,12 @@ class SubtitleWriter(Skill[SubtitleInput, SubtitleFiles]):
                 )
 
     def run(self, inputs: SubtitleInput, ctx: SkillContext) -> tuple[SubtitleFiles, dict[str, float]]:
-        subs = pysubs2.SSAFile()
-        subs.info.update({"PlayResX": str(inputs.width), "PlayResY": str(inputs.height), "WrapStyle": "2",
-                          "ScaledBorderAndShadow": "yes", "Title": inputs.storyboard.title})
-        margin_lr = int(inputs.width * inputs.side_margin)
-        subs.styles["Default"] = pysubs2.SSAStyle(
-            fontname=FONT_NAME, fontsize=inputs.font_size, primarycolor=pysubs2.Color(255, 255, 255),
-            outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128), bold=False,
-            outline=max(2, inputs.font_size // 15), shadow=1, alignment=pysubs2.Alignment.BOTTOM_CENTER,
-            marginl=margin_lr, marginr=margin_lr, marginv=int(inputs.height * inputs.bottom_margin),
-        )
         max_width = inputs.width * (1 - 2 * inputs.side_margin)
-        all_rows = []
-        for cue in inputs.storyboard.cues():
-            rows = wrap_rows(cue.text, max_width, inputs.font_size)
-            all_rows.append(rows)
-            start_ms = math.ceil(cue.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
-            end_ms = math.floor(cue.end_s * 100 + 1e-6) * 10
-            subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=r"\N".join(rows)))
+        events = [SubEvent(start_s=c.start_s, end_s=c.end_s, rows=wrap_rows(c.text, max_width, inputs.font_size))
+                  for c in inputs.storyboard.cues()]
+        subs = build_ass(events, inputs.width, inputs.height, inputs.font_size, inputs.side_margin,
+                         inputs.bottom_margin, inputs.storyboard.title)
         srt, ass = ctx.path(f"{inputs.basename}.srt"), ctx.path(f"{inputs.basename}.ass")
         atomic_write_text(srt, subs.to_string("srt"))
         atomic_write_text(ass, subs.to_string("ass"))
-        out = SubtitleFiles(srt=str(srt), ass=str(ass), events=len(subs), rows=all_rows)
-        return out, {"subtitle_events": float(len(subs))}
+        return SubtitleFiles(srt=str(srt), ass=str(ass), events=events), {"subtitle_events": float(len(subs))}

@@ -77,7 +77,7 @@ def test_run_folder_holds_every_artifact_and_a_manifest(rendered):
 def test_second_run_reuses_every_step(rendered, prefect):
     root, source, _ = rendered
     again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
-    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 1
+    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 3 + 1  # dub, board, shots, subs, finish, assemble
 
 
 def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
@@ -91,8 +91,8 @@ def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
     source.write_text(yaml.safe_dump(edited, allow_unicode=True), encoding="utf-8")
     summary = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
     redone = sorted((u.task, u.shot_id or "") for u in summary.usage if not u.cached)
-    assert redone == [("compose", ""), ("dub-line", "s01"), ("render-shot", "s01"), ("storyboard", ""),
-                      ("subtitles", "")]
+    assert redone == [("assemble", ""), ("dub-line", "s01"), ("finish-shot", "s01"), ("render-shot", "s01"),
+                      ("storyboard", ""), ("subtitles", "")]
 
 
 def test_invalid_screenplay_fails_before_writing_anything(prefect, tmp_path, screenplay_data):
@@ -114,7 +114,7 @@ def test_run_costs_are_metered_into_the_ledger_once(rendered, prefect):
     ledger = Ledger(f"sqlite:///{root / 'out' / 'ledger.sqlite'}")
     first_run = ledger.entries(run_id=summary.run_id)
     assert first_run and all(e.project_code == "RD-TEST" and e.kind == "usage" for e in first_run)
-    assert {e.task for e in first_run} >= {"dub-line", "render-shot", "compose"}
+    assert {e.task for e in first_run} >= {"dub-line", "render-shot", "finish-shot", "assemble"}
     before = len(ledger.entries())
     again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
     assert len(ledger.entries()) == before, "a fully cached run consumes nothing"
