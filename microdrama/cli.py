@@ -99,6 +99,39 @@ def episode(
 
 
 @app.command()
+def series(
+    spec: Path = typer.Argument(..., help="series YAML: `title` plus `episodes: [files]` or `brief:` + `count:`"),
+    config: Optional[Path] = typer.Option(None, help="project config YAML"),
+    out: Path = typer.Option(Path("out"), help="output root; episodes go to OUT/<series>-epNN"),
+    parallel: int = typer.Option(2, min=1, max=32, help="episodes rendered at the same time"),
+    force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
+) -> None:
+    """Render a whole series; a failed episode is reported and the others still finish (exit 1 if any failed)."""
+    try:
+        from microdrama.config import ProjectConfig
+        from microdrama.domain import load_model
+        from microdrama.pipelines.series import SeriesSpec, series_flow
+
+        cfg = ProjectConfig.load(config)
+        load_model(SeriesSpec, spec)  # fail fast on a bad spec
+        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
+                        f"episodes in {summary.wall_seconds:.0f} s")
+    for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):
+        table.add_column(col, overflow="fold")
+    for e in summary.episodes:
+        table.add_row(e.name, "[green]ok[/]" if e.ok else f"[red]failed[/]: {e.error}",
+                      f"{e.duration_s:.1f} s" if e.duration_s else "—", f"{e.wall_seconds:.0f} s", str(e.steps_run),
+                      e.cost_rmb or "—")
+    console.print(table)
+    if summary.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def validate(
     path: Path = typer.Argument(..., help="a brief, screenplay or config file"),
     kind: str = typer.Option("auto", help="auto | brief | screenplay | config"),

@@ -74,9 +74,15 @@ class ArtifactStore:
                            ensure_ascii=False, indent=1),
             )
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():  # forced re-run, or another process won the race
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            if final.exists() and force:
+                shutil.rmtree(final, ignore_errors=True)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                # Another process (a parallel episode with an identical step) committed the same key
+                # first. Its result is the same content; keep it rather than pull it from under a reader.
+                if not (final / "result.json").exists():
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return StoredResult(key, skill.Output.model_validate_json(output_json), result.usage, False)

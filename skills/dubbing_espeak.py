@@ -3,14 +3,11 @@
 espeak-ng is a formant synthesiser: robotic, but it reads Mandarin (`cmn`) and English
 correctly and needs no model download, so every machine can dub a whole episode. Neural TTS
 backends plug in behind the same contract (`stage = "dubbing"`). The library and its voice data
-come from the `espeakng-loader` wheel; this file is a minimal ctypes binding to its C API.
+come from the `espeakng-loader` wheel; `microdrama.espeak` runs it in a worker process per line.
 """
 
 from __future__ import annotations
 
-import array
-import ctypes
-import threading
 import wave
 from pathlib import Path
 
@@ -19,13 +16,8 @@ from pydantic import BaseModel, Field
 
 from microdrama.domain import Emotion, Language, Voice
 from microdrama.errors import InputError, RenderError
+from microdrama.espeak import EspeakError, speak
 from microdrama.skill import Skill, SkillContext, temp_path_for
-
-# espeak-ng constants (speak_lib.h)
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_POS_CHARACTER = 1
-_CHARS_UTF8 = 1
-_RATE, _VOLUME, _PITCH = 1, 2, 3
 
 LANGUAGE_VOICES = {"zh": "cmn", "en": "en-us"}
 
@@ -40,64 +32,6 @@ EMOTION_PROSODY: dict[Emotion, tuple[float, int]] = {
     Emotion.cold: (0.95, -6),
     Emotion.tender: (0.9, 4),
 }
-
-
-class _Espeak:
-    """Process-wide espeak-ng handle. The C library keeps global state, so calls are serialised."""
-
-    _lock = threading.Lock()
-    _instance: "_Espeak | None" = None
-
-    def __init__(self) -> None:
-        import espeakng_loader
-
-        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        lib = self.lib
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
-        ]
-        data = espeakng_loader.get_data_path().encode()
-        self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
-        if self.sample_rate <= 0:
-            raise RenderError(f"espeak-ng failed to initialise with data at {data.decode()}")
-        self._samples = array.array("h")
-        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
-        self._callback = callback_type(self._collect)  # keep a reference: C holds the pointer
-        lib.espeak_SetSynthCallback(self._callback)
-        info = ctypes.c_char_p()
-        lib.espeak_Info.restype = ctypes.c_char_p
-        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
-        self.version = (lib.espeak_Info(ctypes.byref(info)) or b"?").decode()
-
-    def _collect(self, wav, count, _events) -> int:
-        if wav and count > 0:
-            self._samples.extend(ctypes.cast(wav, ctypes.POINTER(ctypes.c_short * count)).contents)
-        return 0
-
-    @classmethod
-    def get(cls) -> "_Espeak":
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def synthesise(self, text: str, voice_name: str, rate: int, pitch: int) -> np.ndarray:
-        with self._lock:
-            if self.lib.espeak_SetVoiceByName(voice_name.encode()) != 0:
-                raise RenderError(f"espeak-ng has no voice '{voice_name}'")
-            self.lib.espeak_SetParameter(_RATE, rate, 0)
-            self.lib.espeak_SetParameter(_PITCH, pitch, 0)
-            self._samples = array.array("h")
-            data = text.encode("utf-8") + b"\0"
-            if self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
-                raise RenderError(f"espeak-ng could not synthesise {text!r}")
-            self.lib.espeak_Synchronize()
-            return np.frombuffer(self._samples.tobytes(), dtype=np.int16).copy()
 
 
 def voice_name(language: Language, voice: Voice) -> str:
@@ -135,7 +69,7 @@ class DubbedLine(BaseModel):
 class EspeakDubbing(Skill[DubbingInput, DubbedLine]):
     name = "dubbing-espeak"
     stage = "dubbing"
-    version = "1"
+    version = "2"  # 2: one worker process per line, so output no longer depends on the previous line
     backend = "espeak-ng (formant TTS, offline)"
     description = "Speaks one line with espeak-ng (Mandarin 'cmn' or English), one distinct voice per character."
     Input = DubbingInput
@@ -146,24 +80,26 @@ class EspeakDubbing(Skill[DubbingInput, DubbedLine]):
             raise InputError(f"line {inputs.line_id}: text {inputs.text!r} has nothing to speak; write words")
 
     def run(self, inputs: DubbingInput, ctx: SkillContext) -> tuple[DubbedLine, dict[str, float]]:
-        engine = _Espeak.get()
         rate_factor, pitch_offset = EMOTION_PROSODY[inputs.emotion]
         name = voice_name(inputs.language, inputs.voice)
-        samples = engine.synthesise(
-            inputs.text,
-            name,
-            rate=int(inputs.voice.rate * rate_factor),
-            pitch=max(0, min(99, inputs.voice.pitch + pitch_offset)),
-        )
-        samples = trim_silence(samples, engine.sample_rate)
+        raw = ctx.path(f"{inputs.line_id}.raw.wav")
+        try:  # a fresh espeak-ng process per line: the same line always sounds the same
+            speak(inputs.text, name, rate=int(inputs.voice.rate * rate_factor),
+                  pitch=max(0, min(99, inputs.voice.pitch + pitch_offset)), out=str(raw))
+        except EspeakError as exc:
+            raise RenderError(f"dubbing line {inputs.line_id}: {exc}") from None
+        with wave.open(str(raw), "rb") as w:
+            sample_rate = w.getframerate()
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        raw.unlink()
+        samples = trim_silence(samples, sample_rate)
         if samples.size == 0:
             raise RenderError(f"espeak-ng produced no audio for line {inputs.line_id} ({inputs.text!r})")
         out = ctx.path(f"{inputs.line_id}.wav")
-        write_wav(out, samples, engine.sample_rate)
-        duration = samples.size / engine.sample_rate
-        result = DubbedLine(
-            line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=engine.sample_rate, voice=name
-        )
+        write_wav(out, samples, sample_rate)
+        duration = samples.size / sample_rate
+        result = DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=sample_rate,
+                            voice=name)
         return result, {"tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}
 
 

@@ -61,3 +61,11 @@ def test_emotion_changes_delivery(tmp_path):
 def test_nothing_to_speak_is_rejected(tmp_path):
     with pytest.raises(InputError, match="nothing to speak"):
         dub(tmp_path, text="……！")
+
+
+def test_the_same_line_sounds_the_same_whatever_was_said_before(tmp_path):
+    """Content-addressed caching and crash-resume rely on byte-identical re-runs."""
+    first = dub(tmp_path / "a").output.audio
+    dub(tmp_path / "b", text="完全不同的一句话，先说这句。", gender="male", variant=3)
+    again = dub(tmp_path / "c").output.audio
+    assert open(first, "rb").read() == open(again, "rb").read()

@@ -1,0 +1,119 @@
+"""The series flow: many episodes, a bounded number at a time, each independent of the others.
+
+Episodes run as Prefect subflows of `series`, `parallel` at a time. One episode failing (a bad
+screenplay, a crashed model) is recorded and reported; the others still finish. Everything an
+episode produces goes through the same content-addressed store and ledger, so re-running a
+series after a fix redoes only what is missing or changed.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+from microdrama.env import apply_offline_defaults
+
+apply_offline_defaults()
+
+from prefect import flow  # noqa: E402
+
+from microdrama.config import ProjectConfig  # noqa: E402
+from microdrama.domain import Brief, Strict, dump_yaml, load_model, slugify  # noqa: E402
+from microdrama.errors import InputError, MicrodramaError  # noqa: E402
+from microdrama.pipelines.episode import episode_flow  # noqa: E402
+
+
+class SeriesSpec(Strict):
+    """Either a list of episode files (briefs or screenplays), or one brief and a count."""
+
+    title: str = Field(min_length=1, description="series name; names the run folders")
+    episodes: list[Path] = Field(default_factory=list, description="brief or screenplay files, in order")
+    brief: Path | None = Field(None, description="one brief to write episodes 1..count from")
+    count: int | None = Field(None, ge=1, le=500, description="how many episodes to write from `brief`")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SeriesSpec":
+        if bool(self.episodes) == bool(self.brief):
+            raise ValueError("give either `episodes:` (a list of files) or `brief:` with `count:`, not both or neither")
+        if self.brief and not self.count:
+            raise ValueError("`brief:` needs `count:` (how many episodes to write)")
+        return self
+
+
+class EpisodeOutcome(BaseModel):
+    name: str
+    source: str
+    ok: bool
+    video: str | None = None
+    duration_s: float | None = None
+    wall_seconds: float
+    steps_run: int = 0
+    cost_rmb: str | None = None
+    error: str | None = None
+
+
+class SeriesSummary(BaseModel):
+    title: str
+    episodes: list[EpisodeOutcome]
+    wall_seconds: float
+
+    @property
+    def failed(self) -> list[EpisodeOutcome]:
+        return [e for e in self.episodes if not e.ok]
+
+
+def episode_sources(spec_path: Path, spec: SeriesSpec, out_dir: Path) -> list[Path]:
+    """The episode files, relative to the spec; a brief+count is expanded into one brief per episode."""
+    base = spec_path.parent
+    if spec.episodes:
+        sources = [p if p.is_absolute() else base / p for p in spec.episodes]
+        missing = [str(p) for p in sources if not p.is_file()]
+        if missing:
+            raise InputError(f"{spec_path}: episode file(s) not found: {', '.join(missing)}")
+        return sources
+    brief_path = spec.brief if spec.brief.is_absolute() else base / spec.brief
+    brief = load_model(Brief, brief_path)
+    folder = out_dir / slugify(spec.title, "series") / "briefs"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for n in range(1, spec.count + 1):
+        path = folder / f"ep{n:02d}.yaml"
+        text = dump_yaml(brief.model_copy(update={"episode": n}))
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        sources.append(path)
+    return sources
+
+
+@flow(name="series", log_prints=False)
+def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("out"), parallel: int = 2,
+                force: bool = False) -> SeriesSummary:
+    started = time.perf_counter()
+    spec = load_model(SeriesSpec, spec_path)
+    sources = episode_sources(Path(spec_path), spec, Path(out_dir))
+    slug = slugify(spec.title, "series")
+
+    def one(index: int, source: Path) -> EpisodeOutcome:
+        name = f"{slug}-ep{index:02d}"
+        t0 = time.perf_counter()
+        try:
+            s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force)
+        except Exception as exc:  # one episode's failure must not stop the series
+            reason = str(exc) if isinstance(exc, MicrodramaError) else f"{type(exc).__name__}: {exc}"
+            return EpisodeOutcome(name=name, source=str(source), ok=False, error=reason,
+                                  wall_seconds=round(time.perf_counter() - t0, 2))
+        return EpisodeOutcome(name=name, source=str(source), ok=True, video=s.video, duration_s=s.duration_s,
+                              wall_seconds=round(time.perf_counter() - t0, 2), steps_run=s.steps_run,
+                              cost_rmb=s.cost.episode_total if s.cost else None)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="episode") as pool:
+        futures = [pool.submit(one, i, src) for i, src in enumerate(sources, 1)]
+        outcomes = [f.result() for f in futures]
+    summary = SeriesSummary(title=spec.title, episodes=outcomes, wall_seconds=round(time.perf_counter() - started, 2))
+    report = Path(out_dir) / slug / "series.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    return summary

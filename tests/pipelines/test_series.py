@@ -1,0 +1,61 @@
+"""The series flow: bounded parallelism, and one failed episode does not stop the others."""
+
+import pytest
+import yaml
+
+from microdrama.config import ProjectConfig
+from microdrama.domain import parse_model
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"project_code": "RD-SERIES", "render": {"width": 270, "height": 480, "fps": 15},
+         "subtitles": {"font_size": 16}}
+
+
+def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data):
+    from prefect.testing.utilities import prefect_test_harness
+
+    good = tmp_path / "ep1.yaml"
+    good.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    second = dict(screenplay_data, episode=dict(screenplay_data["episode"], number=2, title="第二集"))
+    (tmp_path / "ep2.yaml").write_text(yaml.safe_dump(second, allow_unicode=True), encoding="utf-8")
+    broken = dict(screenplay_data, episode=dict(screenplay_data["episode"], number=3))
+    broken["episode"]["scenes"] = [dict(broken["episode"]["scenes"][0], shots=[
+        dict(broken["episode"]["scenes"][0]["shots"][0], lines=[{"speaker": "ghost", "text": "谁？"}])])]
+    (tmp_path / "ep3.yaml").write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    spec = tmp_path / "series.yaml"
+    spec.write_text("title: Test Series\nepisodes: [ep1.yaml, ep3.yaml, ep2.yaml]\n", encoding="utf-8")
+
+    with prefect_test_harness():
+        from microdrama.pipelines.series import series_flow
+
+        summary = series_flow(spec_path=spec, config=parse_model(ProjectConfig, SMALL), out_dir=tmp_path / "out",
+                              parallel=2)
+    outcomes = {e.name: e for e in summary.episodes}
+    assert [e.name for e in summary.episodes] == ["test_series-ep01", "test_series-ep02", "test_series-ep03"]
+    assert outcomes["test_series-ep01"].ok and outcomes["test_series-ep03"].ok
+    failed = outcomes["test_series-ep02"]
+    assert not failed.ok and "'ghost' is not a character" in failed.error
+    assert (tmp_path / "out" / "test_series-ep03" / "episode.mp4").exists()
+    assert (tmp_path / "out" / "test_series" / "series.json").exists()
+
+
+def test_a_spec_needs_exactly_one_source(tmp_path):
+    from microdrama.errors import InputError
+    from microdrama.pipelines.series import SeriesSpec
+
+    with pytest.raises(InputError, match="either `episodes:`"):
+        parse_model(SeriesSpec, {"title": "x"})
+    with pytest.raises(InputError, match="needs `count:`"):
+        parse_model(SeriesSpec, {"title": "x", "brief": "b.yaml"})
+
+
+def test_brief_and_count_expand_into_numbered_briefs(tmp_path):
+    from microdrama.assets import ASSETS_DIR
+    from microdrama.domain import Brief, load_model
+    from microdrama.pipelines.series import SeriesSpec, episode_sources
+
+    spec_path = ASSETS_DIR / "demo" / "series.yaml"
+    spec = load_model(SeriesSpec, spec_path)
+    sources = episode_sources(spec_path, spec, tmp_path)
+    assert [load_model(Brief, p).episode for p in sources] == [1, 2, 3]
