@@ -69,6 +69,6 @@ def test_missing_file_gets_a_clear_error(tmp_path):
 def test_bundled_demo_briefs_are_valid():
     from microdrama.assets import ASSETS_DIR
 
-    for path in (ASSETS_DIR / "demo").glob("*.yaml"):
+    for path in (ASSETS_DIR / "demo").glob("brief*.yaml"):
         brief = load_model(Brief, path)
         assert 45 <= brief.target_seconds <= 90
