@@ -245,8 +245,10 @@ class LineCue(Strict):
     speaker: str
     text: str
     emotion: Emotion
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
+    start_s: float = Field(ge=0, description="in the episode")
+    end_s: float = Field(gt=0, description="in the episode")
+    shot_start_s: float = Field(0.0, ge=0, description="from the start of its shot (exact, not derived by subtraction)")
+    shot_end_s: float = Field(0.0, ge=0, description="from the start of its shot")
 
 
 class TimedShot(Strict):

@@ -23,9 +23,19 @@ OFFLINE_DEFAULTS = {
 }
 
 
+EPHEMERAL_SERVICES_OFF = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "TRIGGERS", "CANCELLATION_CLEANUP",
+                          "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER", "EVENT_PERSISTER")
+
+
 def apply_offline_defaults(work_dir: str | Path | None = None) -> None:
     """Set offline defaults without overriding anything the user exported explicitly."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
     home = Path(work_dir or os.getcwd()) / ".prefect"
     os.environ.setdefault("PREFECT_HOME", str(home))
+    if not os.environ.get("PREFECT_API_URL"):
+        # No Prefect server configured: Prefect starts a temporary one per process. Its scheduling and
+        # housekeeping services have nothing to do in a one-shot local run and cost ~5 s of start-up.
+        for service in EPHEMERAL_SERVICES_OFF:
+            os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
+        os.environ.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "[]")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -103,6 +104,8 @@ class Run:
         self.force = force
         self.echo = echo or print
         self.records: list[UsageRecord] = []
+        # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
+        self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
         self.meter: Meter | None = None
         if config.ledger.enabled:
             url = config.ledger.url or f"sqlite:///{(Path(out_dir) / 'ledger.sqlite').resolve()}"
@@ -181,11 +184,12 @@ def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_i
     # re-anchor it at 0 so an edit earlier in the episode does not invalidate later clips.
     local = timed.model_copy(update={"start_s": 0.0, "cues": []})
     r = run.config.render
-    return run.stage("visuals", {
-        "shot": local, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
-        "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,
-        "crf": r.clip_crf, "preset": r.clip_preset,
-    }, task_name="render-shot", shot_id=shot_id)
+    with run.render_slots:
+        return run.stage("visuals", {
+            "shot": local, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
+            "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,
+            "crf": r.clip_crf, "preset": r.clip_preset,
+        }, task_name="render-shot", shot_id=shot_id)
 
 
 @task(name="subtitles", cache_policy=NO_CACHE)
@@ -228,18 +232,19 @@ def finish_shot(run: Run, storyboard: Storyboard, subs: BaseModel, shot_id: str,
     events = []
     if s.burn_in:
         for cue in timed.cues:
-            ev = subs.events[index[cue.line_id]]
-            events.append({"start_s": round(ev.start_s - timed.start_s, 4), "end_s": round(ev.end_s - timed.start_s, 4),
-                           "rows": ev.rows})
+            events.append({"start_s": cue.shot_start_s, "end_s": cue.shot_end_s,
+                           "rows": subs.events[index[cue.line_id]].rows})
     opening = opening_text(run, storyboard)
-    return run.stage("finish", {
-        "shot_id": shot_id, "clip": clip.video, "frames": timed.frames, "fps": r.fps, "width": r.width,
-        "height": r.height, "events": events, "font_size": s.font_size, "bottom_margin": s.bottom_margin,
-        "mark": mark, "mark_until_s": None if mark.seconds is None else round(max(0.0, mark.seconds - timed.start_s), 4),
-        "opening_text": opening if opening and timed.start_s < OPENING_SECONDS else None,
-        "opening_until_s": round(max(0.0, OPENING_SECONDS - timed.start_s), 4) if opening else 0.0,
-        "crf": r.crf, "preset": r.preset,
-    }, task_name="finish-shot", shot_id=shot_id)
+    with run.render_slots:
+        return run.stage("finish", {
+            "shot_id": shot_id, "clip": clip.video, "frames": timed.frames, "fps": r.fps, "width": r.width,
+            "height": r.height, "events": events, "font_size": s.font_size, "bottom_margin": s.bottom_margin,
+            "mark": mark,
+            "mark_until_s": None if mark.seconds is None else round(max(0.0, mark.seconds - timed.start_s), 4),
+            "opening_text": opening if opening and timed.start_s < OPENING_SECONDS else None,
+            "opening_until_s": round(max(0.0, OPENING_SECONDS - timed.start_s), 4) if opening else 0.0,
+            "crf": r.crf, "preset": r.preset,
+        }, task_name="finish-shot", shot_id=shot_id)
 
 
 @task(name="assemble", cache_policy=NO_CACHE)

@@ -58,7 +58,8 @@ def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
                 estimated += 1
             cues.append(
                 LineCue(line_id=line_id, speaker=line.speaker, text=line.text, emotion=line.emotion,
-                        start_s=round(start + t, 4), end_s=round(start + t + dur, 4))
+                        start_s=round(start + t, 4), end_s=round(start + t + dur, 4),
+                        shot_start_s=round(t, 4), shot_end_s=round(t + dur, 4))
             )
             t += dur + inputs.gap_s
         needed = (t - inputs.gap_s + inputs.tail_s) if cues else 0.0
