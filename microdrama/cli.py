@@ -51,10 +51,17 @@ def _fail(exc: Exception) -> None:
 def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool) -> None:
     try:
         from microdrama.config import ProjectConfig
+        from microdrama.llm.provider import ProviderConfig
         from microdrama.pipelines.episode import episode_flow, read_source
 
         cfg = ProjectConfig.load(config)
         read_source(source)  # fail fast, before Prefect starts
+        provider = ProviderConfig.from_env()
+        if provider and cfg.llm is None:
+            cfg = cfg.model_copy(update={"llm": provider})
+        if cfg.llm and cfg.stages.screenplay == "screenplay-rules":
+            cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"screenplay": "screenplay-llm"})})
+            err.print(f"writer: screenplay-llm agents on {cfg.llm.identity}")
         summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
     except MicrodramaError as exc:
         _fail(exc)
@@ -128,6 +135,106 @@ def series(
                       e.cost_rmb or "—")
     console.print(table)
     if summary.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def transcribe(
+    media: Path = typer.Argument(..., help="audio or video file (WAV, MP3, MP4…)"),
+    out: Optional[Path] = typer.Option(None, help="output file stem (default: next to the input)"),
+    formats: str = typer.Option("srt,vtt", "--format", help="comma-separated: srt, vtt, ass, txt, json"),
+    language: Optional[str] = typer.Option(None, help="e.g. en, zh; default: detect (multilingual models)"),
+    model: Optional[Path] = typer.Option(None, help="Whisper model folder (default: config, else bundled tiny.en)"),
+    config: Optional[Path] = typer.Option(None, help="project config YAML (whisper: section)"),
+    chunk: float = typer.Option(600.0, help="seconds per chunk for long files"),
+) -> None:
+    """Transcribe external footage to subtitles with Whisper (word timestamps, long files in chunks)."""
+    import pysubs2
+
+    from microdrama.config import ProjectConfig
+    from microdrama.skill import SkillContext
+    from microdrama.skills.transcribe_whisper import TranscribeInput, WhisperTranscriber
+
+    try:
+        cfg = ProjectConfig.load(config).whisper
+        if model is not None:
+            cfg = cfg.model_copy(update={"model_path": model})
+        skill = WhisperTranscriber()
+        stem = out or media.with_suffix("")
+        result = skill(TranscribeInput(audio=str(media), whisper=cfg, language=language, chunk_s=chunk),
+                       SkillContext(stem.parent, log=err.print))
+        t = result.output
+        subs = pysubs2.SSAFile()
+        for seg in t.segments:
+            subs.append(pysubs2.SSAEvent(start=int(seg.start * 1000), end=int(seg.end * 1000), text=seg.text))
+        written = []
+        for fmt in [f.strip() for f in formats.split(",") if f.strip()]:
+            path = stem.with_suffix(f".{fmt}")
+            if fmt in ("srt", "vtt", "ass"):
+                subs.save(str(path), format_=fmt if fmt != "vtt" else "vtt")
+            elif fmt == "txt":
+                path.write_text(t.text + "\n", encoding="utf-8")
+            elif fmt == "json":
+                path.write_text(t.model_dump_json(indent=2), encoding="utf-8")
+            else:
+                raise MicrodramaError(f"--format {fmt!r}: choose from srt, vtt, ass, txt, json")
+            written.append(str(path))
+    except (MicrodramaError, ValueError) as exc:
+        _fail(exc)
+        return
+    console.print(f"{len(t.segments)} segments, language {t.language}, {t.duration_s:.1f} s "
+                  f"({result.usage.wall_seconds:.1f} s to transcribe): " + ", ".join(written))
+
+
+@app.command()
+def new(name: str = typer.Argument(..., help="project folder to create"),
+        parent: Path = typer.Option(Path("."), help="where to create it")) -> None:
+    """Scaffold your own project: brief, config, a custom skill wired in by entry point, and a test."""
+    from microdrama.scaffold import create_project
+
+    try:
+        folder = create_project(name, parent)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    console.print(f"created {folder}. Next: cd {folder} && pip install -e . && pytest")
+
+
+solution_app = typer.Typer(help="Demo industry solutions (城市形象·文旅, brand, overseas).", no_args_is_help=True)
+app.add_typer(solution_app, name="solution")
+
+
+@solution_app.command("list")
+def solution_list() -> None:
+    """List the bundled demo solutions."""
+    from microdrama.assets import ASSETS_DIR
+
+    for folder in sorted((ASSETS_DIR / "solutions").iterdir()):
+        readme = folder / "README.md"
+        first = readme.read_text(encoding="utf-8").splitlines()[0].lstrip("# ") if readme.exists() else ""
+        console.print(f"[bold]{folder.name}[/]  {first}")
+
+
+@solution_app.command("run")
+def solution_run(name: str = typer.Argument(..., help="city-image | brand | overseas"),
+                 out: Path = typer.Option(Path("out/solutions"), help="output root"),
+                 quick: bool = typer.Option(False, "--quick", help="first episode only, small frames (a first look)"),
+                 parallel: int = typer.Option(2, min=1, max=16)) -> None:
+    """Render a demo solution: episodes, storyboards, cost report, label checks and filing packs."""
+    try:
+        from microdrama.pipelines.solution import run_solution
+
+        result = run_solution(name, out, quick=quick, parallel=parallel)
+    except MicrodramaError as exc:
+        _fail(exc)
+        return
+    for e in result.series.episodes:
+        console.print(f"{e.name}: " + (f"[green]ok[/] {e.video} ({e.duration_s:.1f} s)" if e.ok else f"[red]{e.error}[/]"))
+    if result.claim_html:
+        console.print(f"cost report: {result.claim_html}")
+    for f in result.filing:
+        console.print(f"filing: {f}")
+    if result.series.failed:
         raise typer.Exit(code=1)
 
 

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from microdrama.domain import Strict, Voice, load_model
 from microdrama.labels.apply import LabelsConfig
+from microdrama.llm.provider import ProviderConfig
+from microdrama.skills.transcribe_whisper import WhisperConfig
 from microdrama.skills.compose_ffmpeg import AiMark
 
 
@@ -38,12 +40,24 @@ class StageConfig(Strict):
     finish: str = Field("finish-ffmpeg", description="segmented mode: burns subtitles and marks into each shot")
     assemble: str = Field("assemble-ffmpeg", description="segmented mode: joins finished shots and adds the sound")
     compose: str = Field("compose-ffmpeg", description="single-pass mode: renders the whole cut in one encode")
+    transcribe: str = Field("transcribe-whisper", description="speech recognition for dub QA")
 
 
 class SubtitleConfig(Strict):
     burn_in: bool = Field(True, description="burn subtitles into the picture (files are written either way)")
     font_size: int = Field(60, ge=12, le=200, description="subtitle font size in pixels")
     bottom_margin: float = Field(0.17, ge=0, le=0.5, description="bottom safe margin as a fraction of height")
+    translation: Path | None = Field(
+        None, description="bilingual subtitles: YAML/JSON mapping line id -> translation, or a translated screenplay")
+    secondary_font_size: int = Field(40, ge=10, le=200, description="font size of the translation row(s)")
+
+
+class QAConfig(Strict):
+    dub_qa: Literal["auto", "on", "off"] = Field(
+        "auto", description="transcribe every dubbed line with Whisper and score it; auto = when a model fits the language")
+    threshold: float = Field(0.5, ge=0, le=5, description="flag lines whose WER/CER is above this")
+    resynthesise: bool = Field(True, description="re-dub flagged lines once, slower, and keep the better take")
+    align_subtitles: bool = Field(True, description="use Whisper's word times for subtitle timing and splitting")
 
 
 class LedgerConfig(Strict):
@@ -82,10 +96,33 @@ class ProjectConfig(Strict):
     mark: AiMark = Field(default_factory=AiMark, description="the visible AI-generated mark")
     narrator_voice: Voice = Field(default_factory=lambda: Voice(gender="male", variant=2, pitch=42, rate=155))
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    whisper: WhisperConfig = Field(default_factory=WhisperConfig, description="speech recognition for QA and transcripts")
+    qa: QAConfig = Field(default_factory=QAConfig)
+    llm: ProviderConfig | None = Field(None, description="OpenAI-compatible model server for LLM skills and agents")
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
     filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
     max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
 
     @classmethod
     def load(cls, path: str | Path | None) -> "ProjectConfig":
-        return cls() if path is None else load_model(cls, path)
+        """Load a config; relative file paths inside it are relative to the config file, not the shell."""
+        if path is None:
+            return cls()
+        cfg = load_model(cls, path)
+        base = Path(path).resolve().parent
+
+        def anchored(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
+
+        updates = {
+            "subtitles": cfg.subtitles.model_copy(update={"translation": anchored(cfg.subtitles.translation)}),
+            "ledger": cfg.ledger.model_copy(update={"rate_card": anchored(cfg.ledger.rate_card),
+                                                    "evidence_dir": anchored(cfg.ledger.evidence_dir)}),
+            "whisper": cfg.whisper.model_copy(update={"model_path": anchored(cfg.whisper.model_path)}),
+        }
+        if cfg.labels.signing:
+            s = cfg.labels.signing
+            updates["labels"] = cfg.labels.model_copy(update={"signing": s.model_copy(update={
+                "cert_chain": anchored(s.cert_chain), "private_key": anchored(s.private_key),
+                "trust_anchors": anchored(s.trust_anchors)})})
+        return cfg.model_copy(update=updates)

@@ -39,3 +39,5 @@ def apply_offline_defaults(work_dir: str | Path | None = None) -> None:
         for service in EPHEMERAL_SERVICES_OFF:
             os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
         os.environ.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "[]")
+        # On a busy 2-core machine the temporary server can take longer than Prefect's 20 s default.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

@@ -24,6 +24,9 @@ ENTRY_POINT_GROUP = "microdrama.skills"
 # Built-in skills, as "module:Class" so importing the registry stays cheap.
 BUILTIN_SKILLS = [
     "microdrama.skills.screenplay_rules:RuleBasedScreenplayWriter",
+    "microdrama.skills.screenplay_llm:LLMScreenplayWriter",
+    "microdrama.skills.localize_llm:LLMLocalizer",
+    "microdrama.skills.transcribe_whisper:WhisperTranscriber",
     "microdrama.skills.storyboard:StoryboardSkill",
     "microdrama.skills.animatic:AnimaticRenderer",
     "microdrama.skills.dubbing_espeak:EspeakDubbing",

@@ -86,6 +86,10 @@ class Skill(Generic[I, O]):
     def check_inputs(self, inputs: I) -> None:
         """Raise InputError for input the skill cannot honour. Called before `run`."""
 
+    def backend_for(self, inputs: I) -> str:
+        """The backend that serves this call; skills whose model is chosen by input override it."""
+        return self.backend
+
     def run(self, inputs: I, ctx: SkillContext) -> tuple[O, dict[str, float]]:
         """Do the work; return the output and the skill-specific usage quantities."""
         raise NotImplementedError  # pragma: no cover - abstract
@@ -109,7 +113,7 @@ class Skill(Generic[I, O]):
         usage = Usage(
             skill=self.name,
             version=self.version,
-            backend=self.backend,
+            backend=self.backend_for(inputs),
             wall_seconds=round(time.perf_counter() - wall0, 4),
             cpu_seconds=round(_cpu_seconds() - cpu0, 4),
             quantities=quantities,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -34,7 +35,8 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from microdrama import __version__  # noqa: E402
 from microdrama.config import ProjectConfig  # noqa: E402
 from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model  # noqa: E402
-from microdrama.errors import BilledError, InputError, RenderError  # noqa: E402
+from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError  # noqa: E402
+from microdrama.qa import LineQA, error_rate  # noqa: E402
 from microdrama.labels.apply import label_file  # noqa: E402
 from microdrama.labels.check import check_file  # noqa: E402
 from microdrama.ledger import Ledger  # noqa: E402
@@ -44,8 +46,8 @@ from microdrama.registry import default_registry  # noqa: E402
 from microdrama.skill import Usage, atomic_write_text  # noqa: E402
 from microdrama.store import ArtifactStore, publish, sha256_file  # noqa: E402
 
-UNUSED_STAGES = {"segmented": {"compose"}, "single-pass": {"finish", "assemble"}}
-PUBLISHED = ["episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml", "screenplay.json",
+UNUSED_STAGES = {"segmented": {"compose"}, "single-pass": {"finish", "assemble"}}  # transcribe is checked when used
+PUBLISHED = ["llm", "episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml", "screenplay.json",
              "storyboard.json", "storyboard.png", "storyboard.html", "manifest.json"]
 
 
@@ -104,6 +106,7 @@ class Run:
         self.force = force
         self.echo = echo or print
         self.records: list[UsageRecord] = []
+        self.qa: dict | None = None  # dub QA report, when Whisper ran
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
         self.meter: Meter | None = None
@@ -150,6 +153,28 @@ def read_source(path: Path) -> Brief | Screenplay:
     return load_model(Screenplay if is_screenplay else Brief, path)
 
 
+def load_translation(config: ProjectConfig, screenplay: Screenplay) -> dict[str, str]:
+    """Bilingual subtitles: line id -> translation, from a mapping file or a translated screenplay."""
+    import yaml
+
+    path = config.subtitles.translation
+    if path is None:
+        return {}
+    if not Path(path).is_file():
+        raise InputError(f"subtitles.translation: {path} does not exist")
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "series" in data and "episode" in data:
+        mapping = {ln.id: ln.text for ln in load_model(Screenplay, path).spoken_lines()}
+    elif isinstance(data, dict):
+        mapping = {str(k): str(v) for k, v in data.items()}
+    else:
+        raise InputError(f"subtitles.translation: {path} must map line ids to text, or be a translated screenplay")
+    missing = [ln.id for ln in screenplay.spoken_lines() if ln.id not in mapping]
+    if missing:
+        raise InputError(f"subtitles.translation: no translation for line(s) {', '.join(missing[:8])} in {path}")
+    return mapping
+
+
 def voice_for(screenplay: Screenplay, speaker: str, config: ProjectConfig):
     return config.narrator_voice if speaker == NARRATOR else screenplay.series.character(speaker).voice
 
@@ -159,7 +184,8 @@ def voice_for(screenplay: Screenplay, speaker: str, config: ProjectConfig):
 
 @task(name="screenplay", cache_policy=NO_CACHE)
 def write_screenplay(run: Run, brief: Brief) -> Screenplay:
-    return run.stage("screenplay", {"brief": brief}, task_name="screenplay")
+    # LLM writers retry their own HTTP calls (see microdrama.llm.client); nothing else here is network.
+    return run.stage("screenplay", {"brief": brief, "provider": run.config.llm}, task_name="screenplay")
 
 
 @task(name="dub-line", task_run_name="dub {line_id}", cache_policy=NO_CACHE)
@@ -193,11 +219,61 @@ def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_i
 
 
 @task(name="subtitles", cache_policy=NO_CACHE)
-def write_subtitles(run: Run, storyboard: Storyboard) -> BaseModel:
+def write_subtitles(run: Run, storyboard: Storyboard, alignment: dict, secondary: dict[str, str]) -> BaseModel:
     r, s = run.config.render, run.config.subtitles
     return run.stage("subtitles", {"storyboard": storyboard, "width": r.width, "height": r.height,
-                                   "font_size": s.font_size, "bottom_margin": s.bottom_margin},
+                                   "font_size": s.font_size, "bottom_margin": s.bottom_margin,
+                                   "alignment": alignment, "secondary": secondary,
+                                   "secondary_font_size": s.secondary_font_size},
                      task_name="subtitles")
+
+
+@task(name="dub-qa", task_run_name="qa {line_id}", cache_policy=NO_CACHE)
+def qa_line(run: Run, screenplay: Screenplay, line_id: str, dubbed: BaseModel) -> tuple[LineQA, BaseModel, list]:
+    """Whisper hears the dubbed line; a line scoring over the threshold is re-dubbed once, slower."""
+    lang = screenplay.series.language
+    line = next(ln for ln in screenplay.spoken_lines() if ln.id == line_id)
+
+    def hear(take) -> tuple[object, str, float]:
+        transcript = run.stage("transcribe", {"audio": take.audio, "whisper": run.config.whisper, "language": lang},
+                               task_name="dub-qa", shot_id=line.shot_id, line_id=line_id)
+        metric, score = error_rate(line.text, transcript.text, lang)
+        return transcript, metric, score
+
+    transcript, metric, score = hear(dubbed)
+    qa = LineQA(line_id=line_id, expected=line.text, heard=transcript.text, metric=metric, score=score,
+                flagged=score > run.config.qa.threshold)
+    if qa.flagged and run.config.qa.resynthesise:
+        voice = voice_for(screenplay, line.speaker, run.config)
+        retake = run.stage("dubbing", {"line_id": line.id, "text": line.text, "language": lang, "emotion": line.emotion,
+                                       "voice": voice.model_copy(update={"rate": max(80, int(voice.rate * 0.85))})},
+                           task_name="dub-retake", shot_id=line.shot_id, line_id=line_id)
+        t2, _, score2 = hear(retake)
+        if score2 < score:
+            dubbed, transcript = retake, t2
+            qa = qa.model_copy(update={"heard": t2.text, "score": score2, "flagged": score2 > run.config.qa.threshold,
+                                       "resynthesised": True})
+    words = [{"start": w.start, "end": w.end, "word": w.word} for w in transcript.words]
+    return qa, dubbed, words
+
+
+def qa_plan(config: ProjectConfig, language: str) -> str | None:
+    """Why dub QA cannot run for this episode, or None when it can."""
+    if config.qa.dub_qa == "off":
+        return "switched off (qa.dub_qa: off)"
+    try:
+        import faster_whisper  # noqa: F401
+        english_only = config.whisper.is_english_only()
+        config.whisper.resolved_path()
+    except (ImportError, MicrodramaError) as exc:
+        reason = f"no Whisper available ({str(exc).splitlines()[0]})"
+    else:
+        if language == "en" or not english_only:
+            return None
+        reason = f"the Whisper model is English-only and the episode is '{language}'; configure whisper.model_path"
+    if config.qa.dub_qa == "on":
+        raise InputError(f"qa.dub_qa is 'on' but dub QA cannot run: {reason}")
+    return reason
 
 
 def opening_text(run: Run, storyboard: Storyboard) -> str | None:
@@ -227,18 +303,16 @@ def finish_shot(run: Run, storyboard: Storyboard, subs: BaseModel, shot_id: str,
     """Segmented mode: burn this shot's own subtitles and marks. Times are relative to the shot,
     so shots after an edited line are not re-finished just because they moved."""
     r, s, mark = run.config.render, run.config.subtitles, run.config.mark
-    index = {c.line_id: i for i, c in enumerate(storyboard.cues())}
     timed = next(t for t in storyboard.shots if t.shot.id == shot_id)
-    events = []
-    if s.burn_in:
-        for cue in timed.cues:
-            events.append({"start_s": cue.shot_start_s, "end_s": cue.shot_end_s,
-                           "rows": subs.events[index[cue.line_id]].rows})
+    mine = {cue.line_id for cue in timed.cues}
+    events = [{"start_s": ev.shot_start_s, "end_s": ev.shot_end_s, "rows": ev.rows, "secondary_rows": ev.secondary_rows}
+              for ev in subs.events if ev.line_id in mine] if s.burn_in else []
     opening = opening_text(run, storyboard)
     with run.render_slots:
         return run.stage("finish", {
             "shot_id": shot_id, "clip": clip.video, "frames": timed.frames, "fps": r.fps, "width": r.width,
             "height": r.height, "events": events, "font_size": s.font_size, "bottom_margin": s.bottom_margin,
+            "secondary_font_size": s.secondary_font_size,
             "mark": mark,
             "mark_until_s": None if mark.seconds is None else round(max(0.0, mark.seconds - timed.start_s), 4),
             "opening_text": opening if opening and timed.start_s < OPENING_SECONDS else None,
@@ -308,7 +382,8 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo)
     run.dir.mkdir(parents=True, exist_ok=True)
     for name in PUBLISHED:  # a failed run must not leave an earlier run's outputs looking current
-        (run.dir / name).unlink(missing_ok=True)
+        target = run.dir / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     _progress(run, f"run {run.id} → {run.dir}")
 
     screenplay = write_screenplay(run, material) if isinstance(material, Brief) else material
@@ -323,11 +398,29 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
         dubbed[out.line_id] = out
         _progress(run, f"[dub {i}/{len(lines)}] {out.line_id} {out.duration_s:.2f}s ({out.voice})")
 
+    qa_reports: list[LineQA] = []
+    alignment: dict[str, list] = {}
+    skipped = qa_plan(config, screenplay.series.language)
+    if skipped:
+        _progress(run, f"dub QA skipped: {skipped}")
+    else:
+        futures = {ln.id: qa_line.submit(run, screenplay, ln.id, dubbed[ln.id]) for ln in lines}
+        for line_id, fut in futures.items():
+            qa, dubbed[line_id], words = fut.result()
+            qa_reports.append(qa)
+            if config.qa.align_subtitles and words:
+                alignment[line_id] = words
+        flagged = [q for q in qa_reports if q.flagged]
+        mean = sum(q.score for q in qa_reports) / max(1, len(qa_reports))
+        _progress(run, f"dub QA: {len(qa_reports)} lines, mean {qa_reports[0].metric.upper() if qa_reports else ''} "
+                       f"{mean:.2f}, {len(flagged)} flagged, {sum(q.resynthesised for q in qa_reports)} re-dubbed")
+    run.qa = {"skipped": skipped, "lines": [q.model_dump() for q in qa_reports]}
+
     board_out = make_storyboard(run, screenplay, {k: v.duration_s for k, v in dubbed.items()})
     board: Storyboard = board_out.storyboard
     _progress(run, f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
-    subs = write_subtitles(run, board)
+    subs = write_subtitles(run, board, alignment, load_translation(config, screenplay))
     shot_futures = {ts.shot.id: render_shot.submit(run, screenplay, board, ts.shot.id) for ts in board.shots}
     line_audio = {k: v.audio for k, v in dubbed.items()}
     n = len(board.shots)
@@ -350,6 +443,10 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
         cut = compose_cut(run, board, clips, line_audio, subs.ass if config.subtitles.burn_in else None)
 
     # Publish: everything a person looks at, under stable names in the run folder.
+    for record in run.records:  # prompts and replies of LLM calls, for audit and reproducibility
+        transcripts = run.store.folder(record.cache_key) / "llm"
+        for f in sorted(transcripts.glob("*.json")) if transcripts.is_dir() else []:
+            publish(f, run.dir / "llm" / record.task / f.name)
     atomic_write_text(run.dir / "screenplay.yaml", dump_yaml(screenplay))
     atomic_write_text(run.dir / "screenplay.json", screenplay.model_dump_json(indent=2))
     atomic_write_text(run.dir / "storyboard.json", board.model_dump_json(indent=2))
@@ -450,6 +547,7 @@ def write_manifest(run: Run, source: Path, summary: RunSummary, labels: list[dic
         "artifacts": artifacts,
         "cost": summary.cost.model_dump(mode="json") if summary.cost else None,
         "labels": labels,
+        "dub_qa": run.qa,
         "usage": [r.model_dump(mode="json") for r in run.records],
         "host": {"pid": os.getpid()},
     }

@@ -29,6 +29,7 @@ class FinishInput(BaseModel):
     height: int = Field(1920, ge=64)
     events: list[SubEvent] = Field(default_factory=list, description="subtitles, timed from the shot's start")
     font_size: int = Field(60, ge=12, le=200)
+    secondary_font_size: int = Field(40, ge=10, le=200)
     side_margin: float = Field(0.1, ge=0, le=0.3)
     bottom_margin: float = Field(0.17, ge=0, le=0.5)
     mark: AiMark = Field(default_factory=AiMark)
@@ -67,7 +68,8 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot]):
         if inputs.events:
             ass = ctx.path(f"{inputs.shot_id}.ass")
             atomic_write_text(ass, build_ass(inputs.events, inputs.width, inputs.height, inputs.font_size,
-                                             inputs.side_margin, inputs.bottom_margin).to_string("ass"))
+                                             inputs.side_margin, inputs.bottom_margin,
+                                             secondary_font_size=inputs.secondary_font_size).to_string("ass"))
         filters = overlay_filters(ctx, inputs.width, inputs.height, ass, inputs.mark, inputs.mark_until_s,
                                   inputs.opening_text, inputs.opening_until_s)
         out = ctx.path(f"{inputs.shot_id}.mp4")

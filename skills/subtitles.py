@@ -33,15 +33,32 @@ class SubtitleInput(BaseModel):
         "(keeps subtitles above the platform's buttons and captions)"
     )
     max_rows: int = Field(3, ge=1, le=4, description="rows per event before the text is refused as too long")
+    alignment: dict[str, list[AlignedWord]] = Field(
+        default_factory=dict, description="line id -> words heard by Whisper: refines timing, splits long lines")
+    split_rows: int = Field(2, ge=1, le=4, description="with alignment, lines wrapping to more rows become several events")
+    secondary: dict[str, str] = Field(default_factory=dict, description="line id -> translation (bilingual subtitles)")
+    secondary_font_size: int = Field(40, ge=10, le=200)
     basename: str = Field("episode", pattern=r"^[A-Za-z0-9_-]+$", description="file name stem for .srt/.ass")
 
 
 class SubEvent(BaseModel):
-    """One subtitle event: when it shows and the rows it shows (already wrapped)."""
+    """One subtitle event: when it shows (in the episode and in its shot) and its wrapped rows."""
 
+    line_id: str = ""
     start_s: float
     end_s: float
+    shot_start_s: float = 0.0
+    shot_end_s: float = 0.0
     rows: list[str]
+    secondary_rows: list[str] = Field(default_factory=list, description="the translation, shown smaller below")
+
+
+class AlignedWord(BaseModel):
+    """A word heard in a line's own audio (seconds from the start of that line's WAV)."""
+
+    start: float
+    end: float
+    word: str
 
 
 class SubtitleFiles(BaseModel):
@@ -51,7 +68,7 @@ class SubtitleFiles(BaseModel):
 
 
 def build_ass(events: list[SubEvent], width: int, height: int, font_size: int, side_margin: float,
-              bottom_margin: float, title: str = "") -> pysubs2.SSAFile:
+              bottom_margin: float, title: str = "", secondary_font_size: int = 40) -> pysubs2.SSAFile:
     """An ASS file in the house style; also used to burn subtitles into single shots."""
     subs = pysubs2.SSAFile()
     subs.info.update({"PlayResX": str(width), "PlayResY": str(height), "WrapStyle": "2",
@@ -66,7 +83,10 @@ def build_ass(events: list[SubEvent], width: int, height: int, font_size: int, s
     for ev in events:
         start_ms = math.ceil(ev.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
         end_ms = math.floor(ev.end_s * 100 + 1e-6) * 10
-        subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=r"\N".join(ev.rows)))
+        text = r"\N".join(ev.rows)
+        if ev.secondary_rows:  # bilingual: the translation stacked below, smaller and tinted, same safe area
+            text += r"\N{\fs%d\c&H9BE7FF&}" % secondary_font_size + r"\N".join(ev.secondary_rows)
+        subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=text))
     return subs
 
 
@@ -87,6 +107,8 @@ class SubtitleWriter(Skill[SubtitleInput, SubtitleFiles]):
     def check_inputs(self, inputs: SubtitleInput) -> None:
         max_width = inputs.width * (1 - 2 * inputs.side_margin)
         for cue in inputs.storyboard.cues():
+            if inputs.alignment.get(cue.line_id):
+                continue  # aligned lines are split into events of `split_rows` rows
             rows = wrap_rows(cue.text, max_width, inputs.font_size)
             if len(rows) > inputs.max_rows:
                 raise InputError(
@@ -96,11 +118,49 @@ class SubtitleWriter(Skill[SubtitleInput, SubtitleFiles]):
 
     def run(self, inputs: SubtitleInput, ctx: SkillContext) -> tuple[SubtitleFiles, dict[str, float]]:
         max_width = inputs.width * (1 - 2 * inputs.side_margin)
-        events = [SubEvent(start_s=c.start_s, end_s=c.end_s, rows=wrap_rows(c.text, max_width, inputs.font_size))
-                  for c in inputs.storyboard.cues()]
+        events: list[SubEvent] = []
+        for cue in inputs.storyboard.cues():
+            second = wrap_rows(inputs.secondary[cue.line_id], max_width, inputs.secondary_font_size) \
+                if cue.line_id in inputs.secondary else []
+            for text, off_start, off_end in self._pieces(cue, inputs, max_width):
+                events.append(SubEvent(
+                    line_id=cue.line_id, start_s=round(cue.start_s + off_start, 4), end_s=round(cue.start_s + off_end, 4),
+                    shot_start_s=round(cue.shot_start_s + off_start, 4), shot_end_s=round(cue.shot_start_s + off_end, 4),
+                    rows=wrap_rows(text, max_width, inputs.font_size), secondary_rows=second))
         subs = build_ass(events, inputs.width, inputs.height, inputs.font_size, inputs.side_margin,
-                         inputs.bottom_margin, inputs.storyboard.title)
+                         inputs.bottom_margin, inputs.storyboard.title, inputs.secondary_font_size)
         srt, ass = ctx.path(f"{inputs.basename}.srt"), ctx.path(f"{inputs.basename}.ass")
         atomic_write_text(srt, subs.to_string("srt"))
         atomic_write_text(ass, subs.to_string("ass"))
         return SubtitleFiles(srt=str(srt), ass=str(ass), events=events), {"subtitle_events": float(len(subs))}
+
+    def _pieces(self, cue, inputs: SubtitleInput, max_width: float) -> list[tuple[str, float, float]]:
+        """(text, start, end) offsets within the line. Whisper's words narrow the timing to the voice,
+        and a line too long for `split_rows` rows is split at word boundaries."""
+        length = cue.end_s - cue.start_s
+        words = inputs.alignment.get(cue.line_id) or []
+        if not words:
+            return [(cue.text, 0.0, length)]
+        start = min(max(0.0, words[0].start), length)
+        end = max(start + 0.01, min(length, words[-1].end))
+        rows = wrap_rows(cue.text, max_width, inputs.font_size)
+        script = cue.text.split() if cue.text.isascii() else list(cue.text)
+        if len(rows) <= inputs.split_rows or len(script) < 2:
+            return [(cue.text, start, end)]
+        pieces = -(-len(rows) // inputs.split_rows)
+        joiner = " " if cue.text.isascii() else ""
+        size = -(-len(script) // pieces)
+        chunks = [script[i:i + size] for i in range(0, len(script), size)]
+        exact = len(words) == len(script)  # Whisper heard every word: use its times, else share by length
+        out, used = [], 0
+        total = sum(len(joiner.join(c)) for c in chunks)
+        cursor = start
+        for chunk in chunks:
+            if exact:
+                s, e = words[used].start, words[used + len(chunk) - 1].end
+            else:
+                s, e = cursor, cursor + (end - start) * len(joiner.join(chunk)) / total
+            out.append((joiner.join(chunk), max(start, s), min(end, max(e, s + 0.01))))
+            used += len(chunk)
+            cursor = e
+        return out

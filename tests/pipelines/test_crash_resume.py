@@ -45,12 +45,14 @@ def test_sigkill_then_rerun_gives_the_same_cut_and_exactly_once_costs(setup, kil
 
     root, env, baseline = setup
     out = root / f"killed-{kill_after}"
-    proc = subprocess.Popen(command(root, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group, so the kill also takes Prefect's temporary server: nothing survives, as in a crash.
+    proc = subprocess.Popen(command(root, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.time() + 240
     while len(stored_results(out)) < kill_after and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "ep" / "manifest.json").exists(), "a killed run must not look finished"
 

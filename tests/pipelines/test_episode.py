@@ -144,3 +144,112 @@ def test_filing_packs_are_written_for_the_episode(rendered):
         assert (Path(summary.run_dir) / "filing" / name).exists()
     online = json.loads((Path(summary.run_dir) / "filing" / "online.json").read_text(encoding="utf-8"))
     assert online["episodes"][0]["label_check"] == "pass"
+
+
+@pytest.fixture
+def llm_server():
+    """The loopback OpenAI-compatible server from tests/llm, answering as the agents expect."""
+    import tests.llm.conftest as llm
+
+    gen = llm.fake_model.__wrapped__()
+    model = next(gen)
+    from tests.llm.fake_agents import respond
+
+    model.responder = respond
+    yield model
+    next(gen, None)
+
+
+def test_llm_writer_meters_tokens_and_never_writes_the_key(prefect, tmp_path, monkeypatch, llm_server):
+    from microdrama.domain import Brief, dump_yaml
+    from microdrama.ledger import Ledger
+
+    secret = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("MICRODRAMA_LLM_API_KEY", secret)
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(dump_yaml(Brief(title="测试", premise="被赶出家门的千金归来", genre="revenge",
+                                     target_seconds=30)), encoding="utf-8")
+    config = ProjectConfig.model_validate({
+        "project_code": "RD-LLM", "render": {"width": 270, "height": 480, "fps": 15}, "subtitles": {"font_size": 16},
+        "stages": {"screenplay": "screenplay-llm"},
+        "llm": {"base_url": llm_server.url, "model": "deepseek-chat", "backoff_s": 0.01}})
+    summary = prefect(source=brief, config=config, out_dir=tmp_path / "out", run_name="llm")
+    assert Path(summary.video).exists()
+    run_dir = Path(summary.run_dir)
+    assert len(list((run_dir / "llm" / "screenplay").glob("*.json"))) == 3  # draft, critique, director
+    api = [e for e in Ledger(f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}").entries() if e.category == "model_api"]
+    assert {e.rate_ref.rsplit("#", 1)[1] for e in api} == {"llm-deepseek-in", "llm-deepseek-out"}
+    assert sum(e.quantity for e in api if e.unit == "tokens_in") == 3 * 120
+    assert all(e.project_code == "RD-LLM" and e.backend.startswith("openai-compatible deepseek-chat@") for e in api)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), f"API key leaked into {path}"
+    assert llm_server.requests[0]["headers"]["Authorization"] == f"Bearer {secret}"
+
+
+def test_a_model_that_never_answers_validly_fails_the_run_but_its_tokens_are_billed(prefect, tmp_path, llm_server):
+    from microdrama.domain import Brief, dump_yaml
+    from microdrama.ledger import Ledger
+
+    llm_server.responder = lambda body: "我不能用 JSON 回答。"
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(dump_yaml(Brief(title="测试", premise="一个故事的前提", genre="romance")), encoding="utf-8")
+    config = ProjectConfig.model_validate({"stages": {"screenplay": "screenplay-llm"},
+                                           "llm": {"base_url": llm_server.url, "model": "qwen-plus", "backoff_s": 0}})
+    with pytest.raises(Exception, match="gave no valid Screenplay"):
+        prefect(source=brief, config=config, out_dir=tmp_path / "out", run_name="bad")
+    billed = Ledger(f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}").entries()
+    assert billed and all("failed call, billed" in e.description for e in billed)
+    assert not (tmp_path / "out" / "bad" / "episode.mp4").exists()
+
+
+def test_english_episode_gets_whisper_dub_qa_aligned_and_bilingual_subtitles(prefect, tmp_path, screenplay_data):
+    import copy
+
+    import av
+    import numpy as np
+
+    pytest.importorskip("faster_whisper")
+    english = copy.deepcopy(screenplay_data)
+    english["series"]["language"] = "en"
+    texts = {"s01-l1": "Throw her out of my house!", "s02-l1": "I am back.", "s02-l2": "Impossible!",
+             "s03-l1": "Her phone lit up in the dark."}
+    chinese = {}
+    for shot in english["episode"]["scenes"][0]["shots"]:
+        for i, line in enumerate(shot["lines"]):
+            chinese[f"{shot['id']}-l{i + 1}"] = line["text"]
+            line["text"] = texts[f"{shot['id']}-l{i + 1}"]
+    source = tmp_path / "en.yaml"
+    source.write_text(yaml.safe_dump(english, allow_unicode=True), encoding="utf-8")
+    zh = tmp_path / "zh.yaml"
+    zh.write_text(yaml.safe_dump(chinese, allow_unicode=True), encoding="utf-8")
+    config = ProjectConfig.model_validate({"render": {"width": 540, "height": 960, "fps": 15},
+                                           "subtitles": {"font_size": 30, "secondary_font_size": 24,
+                                                         "translation": str(zh)}})
+    summary = prefect(source=source, config=config, out_dir=tmp_path / "out", run_name="en")
+    manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    qa = manifest["dub_qa"]
+    assert qa["skipped"] is None and [q["line_id"] for q in qa["lines"]] == list(texts)
+    assert all(q["metric"] == "wer" and 0 <= q["score"] for q in qa["lines"])
+    assert any(q["heard"] for q in qa["lines"])
+    srt = pysubs2.load(str(Path(summary.run_dir) / "episode.srt"))
+    assert srt[0].plaintext.splitlines()[-1] == chinese["s01-l1"]  # the translation stacked under the line
+
+    board = json.loads((Path(summary.run_dir) / "storyboard.json").read_text(encoding="utf-8"))
+    first_cue = board["shots"][0]["cues"][0]
+    t_mid = (first_cue["start_s"] + first_cue["end_s"]) / 2
+    with av.open(summary.video) as c:
+        for frame in c.decode(video=0):
+            if frame.time >= t_mid:
+                gray = frame.to_ndarray(format="gray")
+                break
+    band = gray[int(960 * 0.55): int(960 * 0.85)]
+    ink_rows = np.flatnonzero((band >= 235).sum(axis=1) >= 2)
+    groups = np.split(ink_rows, np.flatnonzero(np.diff(ink_rows) > 3) + 1)
+    assert len([g for g in groups if len(g) >= 8]) >= 2, "two text rows (English and Chinese) burned in"
+
+
+def test_chinese_episode_skips_dub_qa_with_the_reason(rendered):
+    _, _, summary = rendered
+    manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    assert "English-only" in manifest["dub_qa"]["skipped"] or "no Whisper" in manifest["dub_qa"]["skipped"]

@@ -51,3 +51,45 @@ def test_a_line_too_long_for_the_rows_is_rejected_with_a_fix(screenplay, tmp_pat
     board = storyboard(screenplay)
     with pytest.raises(InputError, match="Split it into two lines"):
         SubtitleWriter()(SubtitleInput(storyboard=board, font_size=200, max_rows=1), SkillContext(tmp_path))
+
+
+def test_whisper_words_narrow_timing_and_split_long_lines(screenplay, tmp_path):
+    from microdrama.skills.subtitles import AlignedWord
+
+    board = storyboard(screenplay)
+    cue = board.cues()[0]
+    words = [AlignedWord(start=0.3, end=0.9, word="把她"), AlignedWord(start=1.0, end=1.5, word="赶出去")]
+    out = SubtitleWriter()(SubtitleInput(storyboard=board, alignment={cue.line_id: words}), SkillContext(tmp_path)).output
+    first = out.events[0]
+    assert first.start_s == pytest.approx(cue.start_s + 0.3) and first.end_s == pytest.approx(cue.start_s + 1.5)
+    assert first.shot_start_s == pytest.approx(cue.shot_start_s + 0.3)
+
+
+def test_long_aligned_lines_become_several_events_at_word_boundaries(screenplay_data, tmp_path):
+    from microdrama.domain import Screenplay, parse_model
+    from microdrama.skills.subtitles import AlignedWord
+
+    text = "Three years ago we threw you out of this house and you dare to come back here tonight with that smile"
+    screenplay_data["series"]["language"] = "en"
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = text
+    sp = parse_model(Screenplay, screenplay_data)
+    board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations={
+        "s01-l1": 6.0, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}))
+    words = [AlignedWord(start=0.25 * i, end=0.25 * i + 0.2, word=w) for i, w in enumerate(text.split())]
+    out = SubtitleWriter()(SubtitleInput(storyboard=board, alignment={"s01-l1": words}, font_size=60),
+                           SkillContext(tmp_path)).output
+    pieces = [e for e in out.events if e.line_id == "s01-l1"]
+    assert len(pieces) >= 2 and all(len(p.rows) <= 2 for p in pieces)
+    assert " ".join(" ".join(p.rows) for p in pieces).split() == text.split()
+    assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(pieces, pieces[1:]))  # in order, no overlap
+
+
+def test_bilingual_subtitles_stack_the_translation(screenplay, tmp_path):
+    board = storyboard(screenplay)
+    secondary = {c.line_id: "Get out of here!" for c in board.cues()}
+    out = SubtitleWriter()(SubtitleInput(storyboard=board, secondary=secondary), SkillContext(tmp_path)).output
+    ass = pysubs2.load(out.ass)
+    assert "Get out of here!" in ass[0].text and "把她赶出去！" in ass[0].text and "\\fs40" in ass[0].text
+    srt = pysubs2.load(out.srt)
+    assert srt[0].plaintext.splitlines() == ["把她赶出去！", "Get out of here!"]
+    assert len(srt) == len(board.cues())

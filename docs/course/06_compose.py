@@ -1,0 +1,38 @@
+"""Lesson 6 — Compose: clips + dialogue + subtitles + the AI mark = the cut.
+
+Why: one ffmpeg filtergraph renders the cut several times faster than compositing frame by frame
+in Python (see benchmarks/compose_backends.py), and the visible "AI生成" mark is required by law.
+The pipeline goes one step further: it finishes shot by shot and joins without re-encoding, so
+an edited line re-renders one shot, not the episode.
+"""
+
+from _common import out_dir, short_screenplay
+
+from microdrama.domain import NARRATOR, Voice
+from microdrama.media import probe
+from microdrama.skill import SkillContext
+from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import ComposeInput, FfmpegComposer
+from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
+from microdrama.skills.storyboard import StoryboardInput, time_shots
+from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
+
+W, H, FPS = 360, 640, 15
+folder = out_dir("06")
+sp = short_screenplay(folder)
+audio, durations = {}, {}
+for ln in sp.spoken_lines():
+    voice = Voice(gender="male") if ln.speaker == NARRATOR else sp.series.character(ln.speaker).voice
+    d = EspeakDubbing()(DubbingInput(line_id=ln.id, text=ln.text, language="zh", voice=voice), SkillContext(folder)).output
+    audio[ln.id], durations[ln.id] = d.audio, d.duration_s
+board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations=durations, fps=FPS))
+clips = {s.shot.id: AnimaticRenderer()(AnimaticInput(shot=s, characters=[sp.series.character(c) for c in s.shot.characters],
+                                                     width=W, height=H, fps=FPS), SkillContext(folder)).output.video
+         for s in board.shots}
+subs = SubtitleWriter()(SubtitleInput(storyboard=board, width=W, height=H, font_size=22), SkillContext(folder)).output
+cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
+                                    width=W, height=H), SkillContext(folder)).output
+print("cut:", cut.video, probe(cut.video))
+
+# Exercise: render the same inputs with the moviepy backend (microdrama.skills.compose_moviepy) and time
+# both. Then set mark=AiMark(seconds=3) and check the mark with `microdrama label check`.

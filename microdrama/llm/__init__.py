@@ -1,0 +1,1 @@
+"""OpenAI-compatible chat clients for LLM writers and agents (DashScope, DeepSeek, Ark, OpenAI, vLLM, Ollama)."""

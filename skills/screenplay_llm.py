@@ -1,0 +1,60 @@
+"""LLM screenplay writer: the screenwriter agent drafts and self-critiques, the director plans shots.
+
+Any OpenAI-compatible server works (DashScope/Qwen, DeepSeek, Volcengine Ark/Doubao, OpenAI, vLLM,
+Ollama). Prompts and replies are kept under `llm/` next to the result for audit. Tokens are
+reported as usage (the ledger prices them per model); if the model never produces a valid
+screenplay, the tokens it consumed are still reported (BilledError) before the run fails.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from microdrama.agents.base import AgentDeps
+from microdrama.agents.director import DirectorAgent
+from microdrama.agents.screenwriter import ScreenwriterAgent
+from microdrama.domain import Brief, Screenplay
+from microdrama.errors import BilledError, InputError
+from microdrama.llm.client import ChatClient, LLMError
+from microdrama.llm.provider import ProviderConfig
+from microdrama.skill import Skill, SkillContext, Usage
+
+
+class LLMScreenplayInput(BaseModel):
+    brief: Brief
+    provider: ProviderConfig | None = Field(None, description="the model server; MICRODRAMA_LLM_BASE_URL sets it")
+    direct_shots: bool = Field(True, description="run the director agent after the screenwriter")
+
+
+class LLMScreenplayWriter(Skill[LLMScreenplayInput, Screenplay]):
+    name = "screenplay-llm"
+    stage = "screenplay"
+    version = "1"
+    backend = "openai-compatible chat model"
+    description = "Screenwriter + director agents over any OpenAI-compatible API (Qwen, DeepSeek, Doubao, vLLM...)."
+    Input = LLMScreenplayInput
+    Output = Screenplay
+
+    def check_inputs(self, inputs: LLMScreenplayInput) -> None:
+        if inputs.provider is None:
+            raise InputError("screenplay-llm needs a model server: set MICRODRAMA_LLM_BASE_URL and "
+                             "MICRODRAMA_LLM_MODEL (and MICRODRAMA_LLM_API_KEY), or `llm:` in the config")
+
+    def backend_for(self, inputs: LLMScreenplayInput) -> str:
+        return inputs.provider.identity if inputs.provider else self.backend
+
+    def run(self, inputs: LLMScreenplayInput, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
+        client = ChatClient(inputs.provider, transcript_dir=ctx.work_dir / "llm")
+        deps = AgentDeps(client=client)
+        try:
+            screenplay = ScreenwriterAgent().run(deps, inputs.brief)
+            if inputs.direct_shots:
+                screenplay = DirectorAgent().run(deps, screenplay)
+        except LLMError as exc:
+            usage = Usage(skill=self.name, version=self.version, backend=self.backend_for(inputs),
+                          quantities=exc.usage.quantities())
+            raise BilledError(str(exc), usage) from None
+        # The brief's episode number wins over whatever the model wrote.
+        screenplay = screenplay.model_copy(update={"episode": screenplay.episode.model_copy(
+            update={"number": inputs.brief.episode})})
+        return screenplay, client.usage.quantities()
