@@ -48,7 +48,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool) -> None:
+def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool, visual: str = "") -> None:
     try:
         from microdrama.config import ProjectConfig
         from microdrama.llm.provider import ProviderConfig
@@ -56,6 +56,11 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
 
         cfg = ProjectConfig.load(config)
         read_source(source)  # fail fast, before Prefect starts
+        if visual == "video":
+            from microdrama.models import ModelRegistry, check_folder
+
+            cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"visuals": "video-diffusers"})})
+            check_folder(ModelRegistry.load(cfg.video.registry).get(cfg.video.model))  # says what to download
         provider = ProviderConfig.from_env()
         if provider and cfg.llm is None:
             cfg = cfg.model_copy(update={"llm": provider})
@@ -88,9 +93,12 @@ def demo(
     out: Path = typer.Option(Path("out"), help="output root; the run folder is OUT/NAME"),
     name: str = typer.Option("demo", help="run folder name under OUT"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
+    visual: str = typer.Option("animatic", help="animatic (CPU previz) or video (a diffusers video model, GPU)"),
 ) -> None:
     """Render the bundled demo episode (Chinese revenge drama, ~50 s) on the CPU."""
-    _render(brief or _demo_brief(), config, out, name, force)
+    if visual not in ("animatic", "video"):
+        _fail(MicrodramaError(f"--visual must be 'animatic' or 'video', not {visual!r}"))
+    _render(brief or _demo_brief(), config, out, name, force, visual)
 
 
 @app.command()

@@ -41,6 +41,7 @@ class StageConfig(Strict):
     assemble: str = Field("assemble-ffmpeg", description="segmented mode: joins finished shots and adds the sound")
     compose: str = Field("compose-ffmpeg", description="single-pass mode: renders the whole cut in one encode")
     transcribe: str = Field("transcribe-whisper", description="speech recognition for dub QA")
+    keyframe: str = Field("keyframe-diffusers", description="character reference images for image-to-video")
 
 
 class SubtitleConfig(Strict):
@@ -85,6 +86,18 @@ class FilingConfig(Strict):
     city_image: bool = Field(False, description="a city-image / cultural-tourism work (城市形象·文旅)")
 
 
+class VideoConfig(Strict):
+    """Video-model settings, used when stages.visuals is video-diffusers."""
+
+    model: str = Field("wan2.1-t2v-1.3b", description="registry id of the video model")
+    registry: Path | None = Field(None, description="model registry YAML; default: the bundled one")
+    device: str = Field("auto", description="cuda, cuda:1, cpu or auto")
+    seed: int = Field(0, description="run seed; every shot derives a fixed seed from it and its id")
+    steps: int | None = Field(None, ge=1, description="override the model's default denoising steps")
+    reference_model: str | None = Field(
+        None, description="text-to-image model for per-character reference images (needed by image-to-video)")
+
+
 class ProjectConfig(Strict):
     project_code: str = Field(
         "RD-DEMO", pattern=r"^[A-Za-z0-9_.-]+$", description="R&D project code every cost is attributed to"
@@ -98,6 +111,7 @@ class ProjectConfig(Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     whisper: WhisperConfig = Field(default_factory=WhisperConfig, description="speech recognition for QA and transcripts")
     qa: QAConfig = Field(default_factory=QAConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
     llm: ProviderConfig | None = Field(None, description="OpenAI-compatible model server for LLM skills and agents")
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
     filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
@@ -119,6 +133,7 @@ class ProjectConfig(Strict):
             "ledger": cfg.ledger.model_copy(update={"rate_card": anchored(cfg.ledger.rate_card),
                                                     "evidence_dir": anchored(cfg.ledger.evidence_dir)}),
             "whisper": cfg.whisper.model_copy(update={"model_path": anchored(cfg.whisper.model_path)}),
+            "video": cfg.video.model_copy(update={"registry": anchored(cfg.video.registry)}),
         }
         if cfg.labels.signing:
             s = cfg.labels.signing

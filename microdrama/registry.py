@@ -29,6 +29,8 @@ BUILTIN_SKILLS = [
     "microdrama.skills.transcribe_whisper:WhisperTranscriber",
     "microdrama.skills.storyboard:StoryboardSkill",
     "microdrama.skills.animatic:AnimaticRenderer",
+    "microdrama.skills.video_diffusers:DiffusersVideoRenderer",
+    "microdrama.skills.keyframe_diffusers:DiffusersKeyframe",
     "microdrama.skills.dubbing_espeak:EspeakDubbing",
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",

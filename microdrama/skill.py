@@ -109,13 +109,17 @@ class Skill(Generic[I, O]):
             )
         self.check_inputs(inputs)
         wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+        self.device_used = "cpu"  # GPU skills set the device name they ran on
         output, quantities = self.run(inputs, ctx)
+        quantities = dict(quantities)
         usage = Usage(
             skill=self.name,
             version=self.version,
             backend=self.backend_for(inputs),
             wall_seconds=round(time.perf_counter() - wall0, 4),
             cpu_seconds=round(_cpu_seconds() - cpu0, 4),
+            gpu_seconds=round(quantities.pop("gpu_seconds", 0.0), 4),
+            device=self.device_used,
             quantities=quantities,
         )
         return SkillResult(output=output, usage=usage)

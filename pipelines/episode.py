@@ -107,6 +107,7 @@ class Run:
         self.echo = echo or print
         self.records: list[UsageRecord] = []
         self.qa: dict | None = None  # dub QA report, when Whisper ran
+        self.consistency: dict = {}  # per character: how alike their shots look
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
         self.meter: Meter | None = None
@@ -203,18 +204,34 @@ def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float
                                     "fps": run.config.render.fps}, task_name="storyboard")
 
 
+@task(name="character-reference", task_run_name="reference {char_id}", cache_policy=NO_CACHE)
+def character_reference(run: Run, screenplay: Screenplay, char_id: str) -> str:
+    """One reference image per character, seeded by the character id: the same face in every shot."""
+    c, v = screenplay.series.character(char_id), run.config.video
+    with run.render_slots:
+        out = run.stage("keyframe", {"key": char_id, "prompt": f"Character sheet, full body, plain background: "
+                                     f"{c.name}, {c.look}", "model": v.reference_model,
+                                     "registry": str(v.registry) if v.registry else None, "device": v.device,
+                                     "seed": v.seed}, task_name="character-reference")
+    return out.image
+
+
 @task(name="render-shot", task_run_name="render {shot_id}", cache_policy=NO_CACHE)
-def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_id: str) -> BaseModel:
+def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_id: str,
+                references: dict[str, str] | None = None) -> BaseModel:
     timed = next(s for s in storyboard.shots if s.shot.id == shot_id)
     # A clip depends on the shot's content and length, not on where it sits in the episode:
     # re-anchor it at 0 so an edit earlier in the episode does not invalidate later clips.
     local = timed.model_copy(update={"start_s": 0.0, "cues": []})
-    r = run.config.render
+    r, v = run.config.render, run.config.video
     with run.render_slots:
         return run.stage("visuals", {
             "shot": local, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
             "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,
             "crf": r.clip_crf, "preset": r.clip_preset,
+            # video-model settings (the animatic ignores them)
+            "model": v.model, "registry": str(v.registry) if v.registry else None, "device": v.device,
+            "seed": v.seed, "steps": v.steps, "reference_images": references or {},
         }, task_name="render-shot", shot_id=shot_id)
 
 
@@ -421,7 +438,13 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     _progress(run, f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
     subs = write_subtitles(run, board, alignment, load_translation(config, screenplay))
-    shot_futures = {ts.shot.id: render_shot.submit(run, screenplay, board, ts.shot.id) for ts in board.shots}
+    references: dict[str, str] = {}
+    if config.stages.visuals != "animatic" and config.video.reference_model:
+        ref_futures = {c.id: character_reference.submit(run, screenplay, c.id) for c in screenplay.series.characters}
+        references = {cid: f.result() for cid, f in ref_futures.items()}
+        _progress(run, f"character references: {', '.join(references)}")
+    shot_futures = {ts.shot.id: render_shot.submit(run, screenplay, board, ts.shot.id, references)
+                    for ts in board.shots}
     line_audio = {k: v.audio for k, v in dubbed.items()}
     n = len(board.shots)
     if config.render.mode == "segmented":
@@ -458,6 +481,10 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     publish(subs.srt, run.dir / "episode.srt")
     publish(subs.ass, run.dir / "episode.ass")
     video = publish(cut.video, run.dir / "episode.mp4")
+    from microdrama.consistency import character_consistency
+
+    clips_by_shot = {sid: f.result().video for sid, f in shot_futures.items()}
+    run.consistency = character_consistency([(ts.shot.characters, clips_by_shot[ts.shot.id]) for ts in board.shots])
     label_reports: list[dict] = []
     if config.labels.enabled:
         _progress(run, "labels: TC260 metadata" + (" + C2PA" if config.labels.signing else "") + ", then check…")
@@ -548,6 +575,7 @@ def write_manifest(run: Run, source: Path, summary: RunSummary, labels: list[dic
         "cost": summary.cost.model_dump(mode="json") if summary.cost else None,
         "labels": labels,
         "dub_qa": run.qa,
+        "character_consistency": run.consistency,
         "usage": [r.model_dump(mode="json") for r in run.records],
         "host": {"pid": os.getpid()},
     }

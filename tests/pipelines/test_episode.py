@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def prefect():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         from microdrama.pipelines.episode import episode_flow
 
         yield episode_flow

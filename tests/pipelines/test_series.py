@@ -26,7 +26,7 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     spec = tmp_path / "series.yaml"
     spec.write_text("title: Test Series\nepisodes: [ep1.yaml, ep3.yaml, ep2.yaml]\n", encoding="utf-8")
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):
         from microdrama.pipelines.series import series_flow
 
         summary = series_flow(spec_path=spec, config=parse_model(ProjectConfig, SMALL), out_dir=tmp_path / "out",

@@ -1,0 +1,48 @@
+"""The episode flow with a (tiny) video model instead of the animatic: same compose, same checks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from microdrama.config import ProjectConfig
+from microdrama.media import probe
+
+pytestmark = pytest.mark.slow
+
+
+def test_generated_frames_flow_into_the_same_compose(tiny_models, tmp_path, screenplay_data):
+    from prefect.testing.utilities import prefect_test_harness
+
+    _, registry = tiny_models
+    source = tmp_path / "sp.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    config = ProjectConfig.model_validate({
+        "render": {"width": 270, "height": 480, "fps": 15}, "subtitles": {"font_size": 16},
+        "stages": {"visuals": "video-diffusers"},
+        "video": {"model": "tiny-wan", "registry": str(registry), "device": "cpu", "reference_model": "tiny-sd"}})
+    with prefect_test_harness(server_startup_timeout=180):
+        from microdrama.pipelines.episode import episode_flow
+
+        summary = episode_flow(source=source, config=config, out_dir=tmp_path / "out", run_name="video")
+    info = probe(summary.video)
+    assert (info.width, info.height, info.audio_streams) == (270, 480, 1)
+    manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    renders = [u for u in manifest["usage"] if u["task"] == "render-shot"]
+    assert renders and all(u["usage"]["backend"] == "diffusers tiny-wan" for u in renders)
+    assert {u["usage"]["skill"] for u in manifest["usage"] if u["task"] == "character-reference"} == {"keyframe-diffusers"}
+    assert set(manifest["character_consistency"]) == {"lin", "zhao"}
+    assert manifest["skills"]["visuals"]["skill"] == "video-diffusers"
+    assert all(r["ok"] for r in manifest["labels"])
+
+
+def test_gpu_benchmark_runs_in_smoke_mode(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_video.py"
+    proc = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path), "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "gpu_video_smoke.json").read_text())
+    assert report["ratio_optimised_over_baseline"] > 0 and report["versions"]["diffusers"]
