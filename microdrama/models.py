@@ -9,6 +9,7 @@ folder is an error that lists what is expected and how to fetch it on a connecte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -160,6 +161,19 @@ def resident_pipeline(spec: ModelSpec, device: str):
             denoiser.compile()
         _resident[key] = pipe
         return pipe
+
+
+_use_locks: dict[int, threading.Lock] = {}
+
+
+@contextlib.contextmanager
+def using(spec: ModelSpec, device: str):
+    """The resident pipeline, held exclusively: a diffusers pipeline (its scheduler) is not thread-safe."""
+    pipe = resident_pipeline(spec, device)
+    with _lock:
+        lock = _use_locks.setdefault(id(pipe), threading.Lock())
+    with lock:
+        yield pipe
 
 
 class GpuMeter:

@@ -11,6 +11,7 @@ episode, shot, line, R&D project) because skills do not know who pays for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -204,11 +205,26 @@ def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float
                                     "fps": run.config.render.fps}, task_name="storyboard")
 
 
+@contextlib.contextmanager
+def gpu_slot(run: Run):
+    """Bound concurrent renders in this process, and — for GPU models — across every worker that
+    shares the Prefect server: a global concurrency limit named after the device. Create it once on
+    the server (`prefect gcl create microdrama-gpu-cuda --limit 1`); without it, no cross-worker limit."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(run.render_slots)
+        if run.config.stages.visuals != "animatic":
+            from prefect.concurrency.sync import concurrency
+
+            stack.enter_context(concurrency(f"microdrama-gpu-{run.config.video.device.replace(':', '-')}",
+                                            occupy=1, strict=False))
+        yield
+
+
 @task(name="character-reference", task_run_name="reference {char_id}", cache_policy=NO_CACHE)
 def character_reference(run: Run, screenplay: Screenplay, char_id: str) -> str:
     """One reference image per character, seeded by the character id: the same face in every shot."""
     c, v = screenplay.series.character(char_id), run.config.video
-    with run.render_slots:
+    with gpu_slot(run):
         out = run.stage("keyframe", {"key": char_id, "prompt": f"Character sheet, full body, plain background: "
                                      f"{c.name}, {c.look}", "model": v.reference_model,
                                      "registry": str(v.registry) if v.registry else None, "device": v.device,
@@ -224,7 +240,7 @@ def render_shot(run: Run, screenplay: Screenplay, storyboard: Storyboard, shot_i
     # re-anchor it at 0 so an edit earlier in the episode does not invalidate later clips.
     local = timed.model_copy(update={"start_s": 0.0, "cues": []})
     r, v = run.config.render, run.config.video
-    with run.render_slots:
+    with gpu_slot(run):
         return run.stage("visuals", {
             "shot": local, "characters": [screenplay.series.character(c) for c in timed.shot.characters],
             "language": screenplay.series.language, "width": r.width, "height": r.height, "fps": r.fps,

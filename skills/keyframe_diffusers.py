@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from microdrama.deps import require
 from microdrama.errors import InputError
-from microdrama.models import GpuMeter, ModelRegistry, device_name, pick_device, resident_pipeline
+from microdrama.models import GpuMeter, ModelRegistry, device_name, pick_device, using
 from microdrama.skill import Skill, SkillContext, temp_path_for
 from microdrama.skills.video_diffusers import shot_seed
 
@@ -55,9 +55,8 @@ class DiffusersKeyframe(Skill[KeyframeInput, Keyframe]):
         torch = require("torch", extra="diffusion", purpose="The keyframe-diffusers skill")
         spec = ModelRegistry.load(inputs.registry).get(inputs.model)
         device = pick_device(inputs.device)
-        pipe = resident_pipeline(spec, device)
         seed = shot_seed(inputs.seed, inputs.key)
-        with GpuMeter(device) as gpu:
+        with using(spec, device) as pipe, GpuMeter(device) as gpu:
             image = pipe(prompt=inputs.prompt, width=inputs.width or spec.defaults.width,
                          height=inputs.height or spec.defaults.height,
                          num_inference_steps=inputs.steps or spec.defaults.steps, guidance_scale=spec.defaults.guidance,

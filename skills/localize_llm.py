@@ -7,10 +7,10 @@ from pydantic import BaseModel, Field
 from microdrama.agents.base import AgentDeps
 from microdrama.agents.localizer import LocalizerAgent, LocalizeTask
 from microdrama.domain import Language, Screenplay
-from microdrama.errors import BilledError, InputError
-from microdrama.llm.client import ChatClient, LLMError
+from microdrama.errors import InputError
+from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
-from microdrama.skill import Skill, SkillContext, Usage
+from microdrama.skill import Skill, SkillContext
 
 
 class LocalizeInput(BaseModel):
@@ -42,6 +42,5 @@ class LLMLocalizer(Skill[LocalizeInput, Screenplay]):
         try:
             out = LocalizerAgent().run(AgentDeps(client), LocalizeTask(inputs.screenplay, inputs.target))
         except LLMError as exc:
-            raise BilledError(str(exc), Usage(skill=self.name, version=self.version, backend=self.backend_for(inputs),
-                                              quantities=exc.usage.quantities())) from None
+            raise billed(exc, self, inputs) from None
         return out, client.usage.quantities()

@@ -14,10 +14,10 @@ from microdrama.agents.base import AgentDeps
 from microdrama.agents.director import DirectorAgent
 from microdrama.agents.screenwriter import ScreenwriterAgent
 from microdrama.domain import Brief, Screenplay
-from microdrama.errors import BilledError, InputError
-from microdrama.llm.client import ChatClient, LLMError
+from microdrama.errors import InputError
+from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
-from microdrama.skill import Skill, SkillContext, Usage
+from microdrama.skill import Skill, SkillContext
 
 
 class LLMScreenplayInput(BaseModel):
@@ -51,9 +51,7 @@ class LLMScreenplayWriter(Skill[LLMScreenplayInput, Screenplay]):
             if inputs.direct_shots:
                 screenplay = DirectorAgent().run(deps, screenplay)
         except LLMError as exc:
-            usage = Usage(skill=self.name, version=self.version, backend=self.backend_for(inputs),
-                          quantities=exc.usage.quantities())
-            raise BilledError(str(exc), usage) from None
+            raise billed(exc, self, inputs) from None
         # The brief's episode number wins over whatever the model wrote.
         screenplay = screenplay.model_copy(update={"episode": screenplay.episode.model_copy(
             update={"number": inputs.brief.episode})})

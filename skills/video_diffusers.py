@@ -21,7 +21,7 @@ from microdrama.deps import require
 from microdrama.domain import Character, TimedShot
 from microdrama.errors import InputError
 from microdrama.media import run_ffmpeg
-from microdrama.models import GpuMeter, ModelRegistry, device_name, pick_device, resident_pipeline
+from microdrama.models import GpuMeter, ModelRegistry, device_name, pick_device, using
 from microdrama.skill import Skill, SkillContext, temp_path_for
 from microdrama.skills.animatic import ShotClip
 
@@ -82,7 +82,6 @@ class DiffusersVideoRenderer(Skill[VideoInput, ShotClip]):
         torch = require("torch", extra="diffusion", purpose="The video-diffusers skill")
         spec = ModelRegistry.load(inputs.registry).get(inputs.model)
         device = pick_device(inputs.device)
-        pipe = resident_pipeline(spec, device)
         d = spec.defaults
         width, height = inputs.gen_width or d.width, inputs.gen_height or d.height
         frames = inputs.gen_frames or d.frames
@@ -96,7 +95,7 @@ class DiffusersVideoRenderer(Skill[VideoInput, ShotClip]):
             ref = next(inputs.reference_images[c] for c in inputs.shot.shot.characters if c in inputs.reference_images)
             kwargs["image"] = Image.open(ref).convert("RGB").resize((width, height))
         ctx.info(f"{spec.id}: shot {inputs.shot.shot.id}, {frames} frames at {width}x{height}, seed {seed}")
-        with GpuMeter(device) as gpu:
+        with using(spec, device) as pipe, GpuMeter(device) as gpu:
             result = pipe(**kwargs).frames[0]
         video = np.asarray(result)
         if video.dtype != np.uint8:

@@ -178,6 +178,16 @@ class ChatClient:
                        f"attempt(s); last problem: {last}", self.usage)
 
 
+def billed(exc: LLMError, skill, inputs) -> MicrodramaError:
+    """Turn a failed LLM call into a BilledError carrying the tokens the provider still charged."""
+    from microdrama.errors import BilledError
+    from microdrama.skill import Usage
+
+    usage = Usage(skill=skill.name, version=skill.version, backend=skill.backend_for(inputs),
+                  quantities=exc.usage.quantities())
+    return BilledError(str(exc), usage)
+
+
 def extract_json(text: str) -> object:
     """The JSON object in a reply, tolerating code fences and prose around it."""
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)

@@ -110,3 +110,15 @@ def test_bundled_registry_records_licences_and_9_16_defaults():
             "kolors", "sd3.5-medium", "wan2.1-i2v-14b-480p"} <= {m.id for m in reg.models}
     assert all(m.licence for m in reg.models)
     assert all(m.defaults.height > m.defaults.width for m in reg.models)
+
+
+def test_shots_rendered_in_parallel_share_the_resident_pipeline_safely(tiny_models, screenplay, tmp_path):
+    """A diffusers scheduler keeps per-call state: concurrent shots must take turns on the pipeline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, registry = tiny_models
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(render, screenplay, registry, tmp_path / f"t{i}", seed=i) for i in range(4)]
+        results = [f.result() for f in futures]
+    assert len({r[0].output.video for r in results}) == 4
+    assert all(decoded(r[0].output.video).shape[0] == r[1].frames for r in results)
