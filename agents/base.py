@@ -8,6 +8,7 @@ Agents talk to models only through `ChatClient`, so tests drive them with a fake
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
@@ -22,11 +23,12 @@ class AgentDeps:
     client: ChatClient
 
 
-class Agent(Generic[In, Out]):
+class Agent(ABC, Generic[In, Out]):
     name: ClassVar[str]
     version: ClassVar[str]
     project_code: ClassVar[str]  # the R&D project this agent's cost is attributed to
     description: ClassVar[str]
 
-    def run(self, deps: AgentDeps, task: In) -> Out:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, deps: AgentDeps, task: In) -> Out:
+        """Produce the typed output; talk to the model only through `deps.client`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+from abc import ABC, abstractmethod
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ class SkillResult(Generic[O]):
     usage: Usage
 
 
-class Skill(Generic[I, O]):
+class Skill(ABC, Generic[I, O]):
     """Base class. Subclasses set the class attributes and implement `run`."""
 
     name: ClassVar[str]  # registry key, e.g. "animatic"
@@ -90,9 +91,9 @@ class Skill(Generic[I, O]):
         """The backend that serves this call; skills whose model is chosen by input override it."""
         return self.backend
 
+    @abstractmethod
     def run(self, inputs: I, ctx: SkillContext) -> tuple[O, dict[str, float]]:
         """Do the work; return the output and the skill-specific usage quantities."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     # -- the one way pipelines and the CLI call a skill ---------------------------------------
 

@@ -9,7 +9,6 @@ Templates are YAML in `microdrama/assets/screenplay_templates/`; add a genre by 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml

@@ -1,7 +1,5 @@
-import json
 
 import pytest
-import yaml
 
 from microdrama.domain import Brief, Screenplay, dump_yaml, load_model, parse_model
 from microdrama.errors import InputError

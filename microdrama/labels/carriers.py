@@ -119,7 +119,7 @@ def _riff_chunks(data: bytes) -> dict[bytes, bytes]:
 
 
 def _wav_with_chunk(data: bytes, cid: bytes, payload: bytes) -> bytes:
-    chunks, pos, body = [], 12, b""
+    pos, body = 12, b""
     while pos + 8 <= len(data):
         this, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
         end = pos + 8 + size + (size & 1)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from microdrama.domain import Voice
+from tests.helpers import dub_all
+
 from microdrama.labels.check import check_file
 from microdrama.labels.visible import measure, text_band_height
 from microdrama.media import run_ffmpeg
 from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import MIX_RATE, AiMark, ComposeInput, FfmpegComposer, morse_ai
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
 from microdrama.skills.storyboard import StoryboardInput, time_shots
 
 W, H = 540, 960
@@ -23,12 +23,7 @@ def parts(tmp_path_factory):
 
     sp = parse_model(Screenplay, TINY_SCREENPLAY)
     tmp = tmp_path_factory.mktemp("visible")
-    audio, durations = {}, {}
-    for ln in sp.spoken_lines():
-        voice = Voice(gender="male") if ln.speaker == "narrator" else sp.series.character(ln.speaker).voice
-        d = EspeakDubbing()(DubbingInput(line_id=ln.id, text=ln.text, language="zh", voice=voice),
-                            SkillContext(tmp / "audio")).output
-        audio[ln.id], durations[ln.id] = d.audio, d.duration_s
+    audio, durations = dub_all(sp, tmp / "audio")
     board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations=durations, fps=15))
     clips = {ts.shot.id: AnimaticRenderer()(AnimaticInput(
         shot=ts, characters=[sp.series.character(c) for c in ts.shot.characters], width=W, height=H, fps=15),

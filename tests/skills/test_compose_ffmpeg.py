@@ -1,16 +1,15 @@
-import math
 
 import pysubs2
 import pytest
 
-from microdrama.domain import Voice
+from tests.helpers import dub_all
+
 from microdrama.errors import InputError
 from microdrama.media import probe
 from microdrama.panels import font
 from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import AiMark, ComposeInput, FfmpegComposer, mark_font_size
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
 from microdrama.skills.storyboard import StoryboardInput, time_shots
 from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
 
@@ -19,12 +18,7 @@ W, H, FPS = 144, 256, 15
 
 @pytest.fixture
 def parts(screenplay, tmp_path):
-    audio, durations = {}, {}
-    for ln in screenplay.spoken_lines():
-        voice = Voice(gender="male") if ln.speaker == "narrator" else screenplay.series.character(ln.speaker).voice
-        d = EspeakDubbing()(DubbingInput(line_id=ln.id, text=ln.text, language="zh", voice=voice),
-                            SkillContext(tmp_path / "audio")).output
-        audio[ln.id], durations[ln.id] = d.audio, d.duration_s
+    audio, durations = dub_all(screenplay, tmp_path / "audio")
     board, _ = time_shots(StoryboardInput(screenplay=screenplay, line_durations=durations, fps=FPS))
     clips = {}
     for ts in board.shots:
