@@ -94,6 +94,7 @@ def draw_characters(img: Image.Image, characters: list[Character], shot_size: Sh
     head = int(h * HEAD_SCALE[shot_size])
     n = len(characters)
     feet = int(h * (0.80 if shot_size in (ShotSize.extreme_wide, ShotSize.wide) else 1.0))
+    tags = []
     for i, c in enumerate(characters):
         cx = int(w * (i + 1) / (n + 1))
         cy = feet - int(head * 5.2) if shot_size in (ShotSize.extreme_wide, ShotSize.wide) else int(h * (0.42 if shot_size != ShotSize.extreme_close_up else 0.48))
@@ -104,9 +105,16 @@ def draw_characters(img: Image.Image, characters: list[Character], shot_size: Sh
         eye = max(2, head // 12)
         for ex in (cx - head // 5, cx + head // 5):
             draw.ellipse([ex - eye, cy - eye, ex + eye, cy + eye], fill=(40, 30, 30))
-        tag = font(max(14, min(int(h * 0.03), head // 2 if head > 40 else 18)))
+        tags.append((cx, cy, c.name))
+    # Name tags last, so a neighbour's body never covers them; shrunk to fit each character's column.
+    column = w / (n + 1)
+    for cx, cy, name in tags:
+        size = max(14, min(int(h * 0.03), head // 2 if head > 40 else 18))
+        while size > 10 and font(size).getlength(name) > column * 0.95:
+            size -= 1
+        tag = font(size)
         label_y = min(h - tag.size * 2, cy + int(head * 0.75))
-        draw.text((cx, label_y), c.name, font=tag, fill=(255, 255, 255), anchor="mt", stroke_width=max(1, tag.size // 10), stroke_fill=(0, 0, 0))
+        draw.text((cx, label_y), name, font=tag, fill=(255, 255, 255), anchor="mt", stroke_width=max(1, tag.size // 10), stroke_fill=(0, 0, 0))
 
 
 def draw_scene(

@@ -71,7 +71,7 @@ def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: i
 class AnimaticRenderer(Skill[AnimaticInput, ShotClip]):
     name = "animatic"
     stage = "visuals"
-    version = "1"
+    version = "2"  # 2: name tags drawn on top and fitted to their column
     backend = "Pillow panels + ffmpeg camera moves (CPU previz, not a video model)"
     description = "Renders a shot as a moving previz panel labelled PREVIZ: the CPU fallback for video models."
     Input = AnimaticInput

@@ -78,7 +78,7 @@ def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
 class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput]):
     name = "storyboard"
     stage = "storyboard"
-    version = "1"
+    version = "2"  # 2: name tags drawn on top and fitted to their column
     backend = "rule-based timing + Pillow contact sheet"
     description = "Times shots from dubbed line lengths (frame-exact) and draws a PNG/HTML contact sheet."
     Input = StoryboardInput
