@@ -6,7 +6,6 @@ No system package is needed: `pip install microdrama` brings everything the CPU 
 from __future__ import annotations
 
 import subprocess
-import wave
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -69,8 +68,3 @@ def probe(path: str | Path) -> MediaInfo:
             video_codec=v.codec_context.name if v else None,
             audio_codec=a.codec_context.name if a else None,
         )
-
-
-def wav_duration(path: str | Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / w.getframerate()

@@ -35,7 +35,7 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from microdrama import __version__  # noqa: E402
 from microdrama.config import ProjectConfig  # noqa: E402
-from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model  # noqa: E402
+from microdrama.domain import NARRATOR, Brief, Screenplay, Storyboard, dump_yaml, load_model, parse_model  # noqa: E402
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError  # noqa: E402
 from microdrama.qa import LineQA, error_rate  # noqa: E402
 from microdrama.labels.apply import label_file  # noqa: E402
@@ -152,7 +152,7 @@ def read_source(path: Path) -> Brief | Screenplay:
     except yaml.YAMLError as exc:
         raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
     is_screenplay = isinstance(data, dict) and "series" in data and "episode" in data
-    return load_model(Screenplay if is_screenplay else Brief, path)
+    return parse_model(Screenplay if is_screenplay else Brief, data, source=path)
 
 
 def load_translation(config: ProjectConfig, screenplay: Screenplay) -> dict[str, str]:

@@ -9,7 +9,6 @@ file's bytes, so any later change — including stripping the TC260 tag — inva
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -104,7 +103,3 @@ def is_ai_created(manifest: dict | None) -> bool:
                 if action.get("action") == "c2pa.created" and action.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA:
                     return True
     return False
-
-
-def describe(manifest: dict | None) -> str:
-    return json.dumps(manifest, ensure_ascii=False)[:200] if manifest else "none"
