@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from microdrama.agents.base import Agent, AgentDeps
-from microdrama.domain import Language, Screenplay
-from microdrama.skills.screenplay_rules import estimate_speech_seconds
+from microdrama.domain import Language, Screenplay, estimate_speech_seconds
 
 SLACK = 1.3  # a translated line may take at most 30% longer to say than the original
 

@@ -37,7 +37,7 @@ def main() -> None:
     import torch
     from diffusers import DiffusionPipeline
 
-    from microdrama.models import ModelRegistry, check_folder
+    from microdrama.diffusion_registry import ModelRegistry, check_folder
 
     if args.smoke:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

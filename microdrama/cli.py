@@ -57,7 +57,7 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
         cfg = ProjectConfig.load(config)
         read_source(source)  # fail fast, before Prefect starts
         if visual == "video":
-            from microdrama.models import ModelRegistry, check_folder
+            from microdrama.diffusion_registry import ModelRegistry, check_folder
 
             cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"visuals": "video-diffusers"})})
             check_folder(ModelRegistry.load(cfg.video.registry).get(cfg.video.model))  # says what to download

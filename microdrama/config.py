@@ -4,29 +4,34 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from microdrama.domain import Strict, Voice, load_model
 from microdrama.labels.apply import LabelsConfig
+from microdrama.labels.visible import AiMark
 from microdrama.llm.provider import ProviderConfig
-from microdrama.skills.transcribe_whisper import WhisperConfig
-from microdrama.skills.compose_ffmpeg import AiMark
+from microdrama.stages import EncodeSpec, SubtitleStyle, X264Preset
+from microdrama.whisper import WhisperConfig
 
 
-class RenderConfig(Strict):
-    width: int = Field(1080, ge=64, le=4096, description="frame width; 9:16 delivery is 1080")
-    height: int = Field(1920, ge=64, le=4096, description="frame height; 9:16 delivery is 1920")
-    fps: int = Field(30, ge=1, le=60, description="frames per second")
-    crf: int = Field(21, ge=0, le=51, description="x264 quality of the final cut (lower = better, bigger)")
-    preset: str = Field("veryfast", description="x264 preset of the final cut")
+class RenderConfig(EncodeSpec):
+    """Size, rate and x264 settings of the final cut (`crf`, `preset`) and of intermediate shot clips."""
+
     clip_crf: int = Field(18, ge=0, le=51, description="x264 quality of intermediate shot clips")
-    clip_preset: str = Field("ultrafast", description="x264 preset of intermediate shot clips")
+    clip_preset: X264Preset = Field("ultrafast", description="x264 preset of intermediate shot clips")
     mode: Literal["segmented", "single-pass"] = Field(
         "segmented", description="segmented: finish each shot, then join without re-encoding (incremental); "
         "single-pass: one compose encode of the whole episode (stages.compose)"
     )
+
+    def final_encode(self) -> EncodeSpec:
+        return EncodeSpec(width=self.width, height=self.height, fps=self.fps, crf=self.crf, preset=self.preset)
+
+    def clip_encode(self) -> EncodeSpec:
+        return EncodeSpec(width=self.width, height=self.height, fps=self.fps, crf=self.clip_crf,
+                          preset=self.clip_preset)
 
 
 class StageConfig(Strict):
@@ -44,13 +49,13 @@ class StageConfig(Strict):
     keyframe: str = Field("keyframe-diffusers", description="character reference images for image-to-video")
 
 
-class SubtitleConfig(Strict):
+class SubtitleConfig(SubtitleStyle):
     burn_in: bool = Field(True, description="burn subtitles into the picture (files are written either way)")
-    font_size: int = Field(60, ge=12, le=200, description="subtitle font size in pixels")
-    bottom_margin: float = Field(0.17, ge=0, le=0.5, description="bottom safe margin as a fraction of height")
     translation: Path | None = Field(
         None, description="bilingual subtitles: YAML/JSON mapping line id -> translation, or a translated screenplay")
-    secondary_font_size: int = Field(40, ge=10, le=200, description="font size of the translation row(s)")
+
+    def style(self) -> SubtitleStyle:
+        return SubtitleStyle(**{name: getattr(self, name) for name in SubtitleStyle.model_fields})
 
 
 class QAConfig(Strict):
@@ -116,6 +121,9 @@ class ProjectConfig(Strict):
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
     filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
     max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per skill name, that skill's own options (`microdrama skills list` "
+        "names them); checked against the skill's Options before a run starts")
 
     @classmethod
     def load(cls, path: str | Path | None) -> "ProjectConfig":

@@ -203,6 +203,16 @@ class Screenplay(Strict):
             for i, ln in enumerate(shot.lines)
         ]
 
+    def line(self, line_id: str) -> SpokenLine:
+        for ln in self.spoken_lines():
+            if ln.id == line_id:
+                return ln
+        raise KeyError(f"no line '{line_id}' in episode {self.episode.number}")
+
+    def voice_of(self, speaker: str, narrator: Voice) -> Voice:
+        """The voice a line is spoken in: the character's own, or the narrator's for narration."""
+        return narrator if speaker == NARRATOR else self.series.character(speaker).voice
+
 
 class CharacterBrief(Strict):
     name: str = Field(min_length=1, max_length=40, description="the character's name")
@@ -275,6 +285,19 @@ class Storyboard(Strict):
 
     def cues(self) -> list[LineCue]:
         return [c for s in self.shots for c in s.cues]
+
+    def shot(self, shot_id: str) -> TimedShot:
+        for ts in self.shots:
+            if ts.shot.id == shot_id:
+                return ts
+        raise KeyError(f"no shot '{shot_id}' in the storyboard of episode {self.episode_number}")
+
+
+def estimate_speech_seconds(text: str, language: Language) -> float:
+    """Rough speaking time, used to fit a target length before real dubbing is measured."""
+    if language == "zh":
+        return 0.3 + len(text) / 4.0
+    return 0.3 + len(text.split()) / 2.6
 
 
 # ---- Loading and saving, with teaching errors -------------------------------------------------

@@ -8,13 +8,11 @@ shot shows small full figures, a close-up fills the frame with one head).
 from __future__ import annotations
 
 import hashlib
-import re
-from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from microdrama.domain import Character, ShotSize, TimeOfDay
-from microdrama.media import cjk_font_path
+from microdrama.text import font
 
 SKY = {
     TimeOfDay.day: ((128, 176, 226), (232, 226, 208)),
@@ -30,11 +28,6 @@ HEAD_SCALE = {
     ShotSize.close_up: 0.26,
     ShotSize.extreme_close_up: 0.5,
 }
-
-
-@lru_cache(maxsize=32)
-def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(cjk_font_path()), size)
 
 
 def _rng(key: str) -> int:
@@ -123,40 +116,3 @@ def draw_scene(
     img = draw_set(size, location, time_of_day)
     draw_characters(img, characters, shot_size)
     return img
-
-
-# A wrap unit is one CJK character, or a Latin word with its trailing spaces.
-_UNIT = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]+\s*|\s+")
-# Characters that must not start a row (CJK 禁则 and Latin closing punctuation).
-NO_ROW_START = set("，。！？、；：）」』》〉】…—,.!?;:)]}'\"”’")
-
-
-def wrap_text(text: str, fnt: ImageFont.FreeTypeFont, max_width: float, balanced: bool = False) -> list[str]:
-    """Pixel-measured wrapping for mixed Chinese/Latin text.
-
-    Latin words stay whole, CJK text breaks between characters, closing punctuation never starts
-    a row. With `balanced`, rows are evened out (subtitles read better as two equal rows).
-    """
-    text = text.strip()
-    full = fnt.getlength(text)
-    if full <= max_width:
-        return [text]
-    units = _UNIT.findall(text)
-
-    def greedy(target: float) -> list[str]:
-        rows: list[str] = []
-        current = ""
-        for unit in units:
-            candidate = current + unit
-            if not current or fnt.getlength(candidate.rstrip()) <= target or unit.strip() in NO_ROW_START:
-                current = candidate
-            else:
-                rows.append(current.rstrip())
-                current = unit.lstrip()
-        return rows + [current.rstrip()]
-
-    filled = greedy(max_width)
-    if not balanced:
-        return filled
-    even = greedy(min(max_width, full / len(filled) * 1.08))
-    return even if len(even) <= len(filled) else filled

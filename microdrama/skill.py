@@ -1,28 +1,34 @@
 """The skill contract every stage implements.
 
-A skill is one self-contained file with a typed `Input`, a typed `Output`, `check_inputs()` that
-rejects bad input up front, and `run()` that does the work. Every call returns the output *and*
-a `Usage` record of what it consumed (CPU seconds, characters synthesised, frames rendered...).
-Skills never import Prefect, never compute money and never write outside `ctx.work_dir`:
-orchestration belongs to pipelines, pricing to the ledger.
+A skill is one self-contained file. Its `Input` and `Output` are its stage's contract from
+`microdrama.stages` (shared by every skill of the stage); its own backend knobs live in a strict
+`Options` model. `check_inputs()` rejects bad input up front and `run()` does the work. Every call
+returns the output *and* a `Usage` record of what it consumed (CPU seconds, characters
+synthesised, frames rendered...). Skills never import Prefect or a sibling skill, never compute
+money and never write outside `ctx.work_dir`: orchestration belongs to pipelines, pricing to the
+ledger, shared code to the core modules.
 """
 
 from __future__ import annotations
 
-import os
 import resource
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microdrama.errors import InputError, format_validation_error
+from microdrama.stages import NoOptions
+
+if TYPE_CHECKING:
+    from microdrama.config import ProjectConfig
 
 I = TypeVar("I", bound=BaseModel)
 O = TypeVar("O", bound=BaseModel)
+P = TypeVar("P", bound=BaseModel)
 
 
 class Usage(BaseModel):
@@ -73,7 +79,7 @@ class SkillResult(Generic[O]):
     usage: Usage
 
 
-class Skill(ABC, Generic[I, O]):
+class Skill(ABC, Generic[I, O, P]):
     """Base class. Subclasses set the class attributes and implement `run`."""
 
     name: ClassVar[str]  # registry key, e.g. "animatic"
@@ -81,42 +87,64 @@ class Skill(ABC, Generic[I, O]):
     version: ClassVar[str]  # bump when output for the same input changes: it is part of cache keys
     backend: ClassVar[str]  # what actually does the work, e.g. "espeak-ng 1.52", "ffmpeg"
     description: ClassVar[str]
-    Input: ClassVar[type[BaseModel]]
-    Output: ClassVar[type[BaseModel]]
+    Input: ClassVar[type[BaseModel]]  # the stage's input contract (microdrama.stages)
+    Output: ClassVar[type[BaseModel]]  # the stage's output contract
+    Options: ClassVar[type[BaseModel]] = NoOptions  # this backend's own knobs, strict
 
-    def check_inputs(self, inputs: I) -> None:
+    def check_inputs(self, inputs: I, options: P) -> None:
         """Raise InputError for input the skill cannot honour. Called before `run`."""
 
-    def backend_for(self, inputs: I) -> str:
-        """The backend that serves this call; skills whose model is chosen by input override it."""
+    def backend_for(self, options: P) -> str:
+        """The backend that serves this call; skills whose model is chosen by an option override it."""
         return self.backend
 
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        """This skill's options in a project config: `options.<skill name>` unless a skill reads a section."""
+        return dict(config.options.get(cls.name, {}))
+
     @abstractmethod
-    def run(self, inputs: I, ctx: SkillContext) -> tuple[O, dict[str, float]]:
+    def run(self, inputs: I, options: P, ctx: SkillContext) -> tuple[O, dict[str, float]]:
         """Do the work; return the output and the skill-specific usage quantities."""
 
     # -- the one way pipelines and the CLI call a skill ---------------------------------------
 
     def parse_input(self, data: dict[str, Any]) -> I:
+        """Validate a stage input; an unknown or bad key is an error naming the key and the stage."""
+        if not isinstance(data, dict):
+            raise InputError(f"input of the {self.stage} stage (skill '{self.name}'): expected a mapping of fields, "
+                             f"got {type(data).__name__}")
         try:
             return self.Input.model_validate(data)  # type: ignore[return-value]
         except ValidationError as exc:
-            raise InputError(format_validation_error(exc, self.Input, f"input of skill '{self.name}'")) from None
+            raise InputError(format_validation_error(
+                exc, self.Input, f"input of the {self.stage} stage (skill '{self.name}')")) from None
 
-    def __call__(self, inputs: I, ctx: SkillContext) -> SkillResult[O]:
+    def parse_options(self, data: dict[str, Any] | BaseModel | None) -> P:
+        if isinstance(data, self.Options):
+            return data  # type: ignore[return-value]
+        if isinstance(data, BaseModel):
+            data = data.model_dump()
+        try:
+            return self.Options.model_validate(data or {})  # type: ignore[return-value]
+        except ValidationError as exc:
+            raise InputError(format_validation_error(exc, self.Options, f"options.{self.name}")) from None
+
+    def __call__(self, inputs: I, ctx: SkillContext, options: P | dict | None = None) -> SkillResult[O]:
         if not isinstance(inputs, self.Input):
             raise InputError(
                 f"skill '{self.name}' takes {self.Input.__name__}, got {type(inputs).__name__}"
             )
-        self.check_inputs(inputs)
+        options = self.parse_options(options)
+        self.check_inputs(inputs, options)
         wall0, cpu0 = time.perf_counter(), _cpu_seconds()
         self.device_used = "cpu"  # GPU skills set the device name they ran on
-        output, quantities = self.run(inputs, ctx)
+        output, quantities = self.run(inputs, options, ctx)
         quantities = dict(quantities)
         usage = Usage(
             skill=self.name,
             version=self.version,
-            backend=self.backend_for(inputs),
+            backend=self.backend_for(options),
             wall_seconds=round(time.perf_counter() - wall0, 4),
             cpu_seconds=round(_cpu_seconds() - cpu0, 4),
             gpu_seconds=round(quantities.pop("gpu_seconds", 0.0), 4),
@@ -131,19 +159,3 @@ def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name then rename, so a crash never leaves a half file under the real name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def temp_path_for(path: Path) -> Path:
-    """A sibling temporary name with the same suffix (tools like ffmpeg pick formats by suffix)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")

@@ -10,38 +10,18 @@ contract and hand compose the same kind of clip.
 from __future__ import annotations
 
 from PIL import Image, ImageDraw
-from pydantic import BaseModel, Field
 
-from microdrama.domain import CameraMove, Character, TimedShot
+from microdrama.domain import CameraMove, TimedShot
 from microdrama.errors import InputError
+from microdrama.files import atomic_path
 from microdrama.media import run_ffmpeg
-from microdrama.panels import draw_scene, font, wrap_text
-from microdrama.skill import Skill, SkillContext, temp_path_for
+from microdrama.panels import draw_scene
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import NoOptions, ShotClip, VisualsInput
+from microdrama.text import font, wrap_text
 
 OVERSCAN = 1.2  # the panel is drawn this much larger than the frame, leaving room to move
 PREVIZ_LABEL = {"zh": "PREVIZ · 动态分镜（非成片）", "en": "PREVIZ · animatic (not final footage)"}
-
-
-class AnimaticInput(BaseModel):
-    shot: TimedShot = Field(description="the timed shot from the storyboard")
-    characters: list[Character] = Field(default_factory=list, description="the characters on screen")
-    language: str = Field("zh", description="language of the caption")
-    width: int = Field(1080, ge=64, le=4096, description="frame width in pixels (even)")
-    height: int = Field(1920, ge=64, le=4096, description="frame height in pixels (even)")
-    fps: int = Field(30, ge=1, le=120)
-    crf: int = Field(18, ge=0, le=51, description="x264 quality of the intermediate clip (lower is better)")
-    preset: str = Field("ultrafast", description="x264 preset of the intermediate clip")
-
-
-class ShotClip(BaseModel):
-    shot_id: str
-    video: str = Field(description="path of the silent H.264 clip")
-    frames: int
-    duration_s: float
-    width: int
-    height: int
-    fps: int
-    source: str = Field(description="what made the pixels, e.g. 'animatic (previz)' or a model id")
 
 
 def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: int) -> str:
@@ -68,26 +48,24 @@ def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: i
     return f"{hold},crop={width}:{height}:x='{x}':y='{y}'"
 
 
-class AnimaticRenderer(Skill[AnimaticInput, ShotClip]):
+class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
     name = "animatic"
     stage = "visuals"
     version = "2"  # 2: name tags drawn on top and fitted to their column
     backend = "Pillow panels + ffmpeg camera moves (CPU previz, not a video model)"
     description = "Renders a shot as a moving previz panel labelled PREVIZ: the CPU fallback for video models."
-    Input = AnimaticInput
+    Input = VisualsInput
     Output = ShotClip
 
-    def check_inputs(self, inputs: AnimaticInput) -> None:
-        if inputs.width % 2 or inputs.height % 2:
-            raise InputError(f"width and height must be even for H.264; got {inputs.width}x{inputs.height}")
+    def check_inputs(self, inputs: VisualsInput, options: NoOptions) -> None:
         on_screen = set(inputs.shot.shot.characters)
         given = {c.id for c in inputs.characters}
         if on_screen - given:
             raise InputError(f"shot {inputs.shot.shot.id}: pass the Character for {sorted(on_screen - given)}")
 
-    def run(self, inputs: AnimaticInput, ctx: SkillContext) -> tuple[ShotClip, dict[str, float]]:
-        ts = inputs.shot
-        w, h = inputs.width, inputs.height
+    def run(self, inputs: VisualsInput, options: NoOptions, ctx: SkillContext) -> tuple[ShotClip, dict[str, float]]:
+        ts, enc = inputs.shot, inputs.encode
+        w, h = enc.width, enc.height
         canvas = (_even(w * OVERSCAN), _even(h * OVERSCAN))
         by_id = {c.id: c for c in inputs.characters}
         scene = draw_scene(canvas, ts.location, ts.time_of_day, [by_id[c] for c in ts.shot.characters], ts.shot.shot_size)
@@ -96,22 +74,21 @@ class AnimaticRenderer(Skill[AnimaticInput, ShotClip]):
         self._caption(ts, inputs.language, (w, h)).save(caption_png, compress_level=1)
 
         out = ctx.path(f"{ts.shot.id}.mp4")
-        tmp = temp_path_for(out)
         # Overlay in YUV: an RGB overlay (format=auto) costs ~3x more on 2 cores.
-        graph = (f"[0:v]{motion_filter(ts.shot.camera_move, ts.frames, w, h, inputs.fps)},format=yuv420p[bg];"
+        graph = (f"[0:v]{motion_filter(ts.shot.camera_move, ts.frames, w, h, enc.fps)},format=yuv420p[bg];"
                  f"[1:v]format=yuva420p[cap];[bg][cap]overlay=0:0:format=yuv420[v]")
-        run_ffmpeg(
-            ["-i", scene_png.name, "-i", caption_png.name, "-filter_complex", graph, "-map", "[v]",
-             "-frames:v", str(ts.frames), "-r", str(inputs.fps), "-c:v", "libx264", "-preset", inputs.preset,
-             "-crf", str(inputs.crf), "-pix_fmt", "yuv420p", "-an", tmp.name],
-            cwd=ctx.work_dir, what=f"animatic for shot {ts.shot.id}",
-        )
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            run_ffmpeg(
+                ["-i", scene_png.name, "-i", caption_png.name, "-filter_complex", graph, "-map", "[v]",
+                 "-frames:v", str(ts.frames), "-r", str(enc.fps), "-c:v", "libx264", "-preset", enc.preset,
+                 "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-an", tmp.name],
+                cwd=ctx.work_dir, what=f"animatic for shot {ts.shot.id}",
+            )
         for png in (scene_png, caption_png):
             png.unlink(missing_ok=True)
-        clip = ShotClip(shot_id=ts.shot.id, video=str(out), frames=ts.frames, duration_s=ts.frames / inputs.fps,
-                        width=w, height=h, fps=inputs.fps, source="animatic (previz)")
-        return clip, {"frames_rendered": float(ts.frames), "video_seconds": round(ts.frames / inputs.fps, 4)}
+        clip = ShotClip(shot_id=ts.shot.id, video=str(out), frames=ts.frames, duration_s=ts.frames / enc.fps,
+                        width=w, height=h, fps=enc.fps, source="animatic (previz)")
+        return clip, {"frames_rendered": float(ts.frames), "video_seconds": round(ts.frames / enc.fps, 4)}
 
     def _caption(self, ts: TimedShot, language: str, size: tuple[int, int]) -> Image.Image:
         """A transparent overlay: the PREVIZ chip and the visual prompt, top-left, clear of subtitles."""

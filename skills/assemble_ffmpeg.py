@@ -9,26 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
-from microdrama.domain import Storyboard
 from microdrama.errors import InputError
+from microdrama.files import atomic_path
+from microdrama.finishing import MIX_RATE, check_cut, mix_dialogue, write_concat_list
 from microdrama.media import run_ffmpeg
-from microdrama.skill import Skill, SkillContext, temp_path_for
-from microdrama.skills.compose_ffmpeg import MIX_RATE, FinalCut, accept_cut, mix_dialogue, write_concat_list
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import AssembleInput, FinalCut, NoOptions
 
 
-class AssembleInput(BaseModel):
-    storyboard: Storyboard
-    segments: dict[str, str] = Field(description="shot id -> finished segment (same codec settings throughout)")
-    line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> WAV")
-    audio_label: str = Field("none", pattern="^(none|morse)$", description="'morse' adds the §5.3 rhythm at the start")
-    width: int = Field(1080, ge=64)
-    height: int = Field(1920, ge=64)
-    basename: str = Field("episode", pattern=r"^[A-Za-z0-9_-]+$")
-
-
-class FfmpegAssembler(Skill[AssembleInput, FinalCut]):
+class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     name = "assemble-ffmpeg"
     stage = "assemble"
     version = "1"
@@ -37,7 +26,7 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut]):
     Input = AssembleInput
     Output = FinalCut
 
-    def check_inputs(self, inputs: AssembleInput) -> None:
+    def check_inputs(self, inputs: AssembleInput, options: NoOptions) -> None:
         missing = [s.shot.id for s in inputs.storyboard.shots if s.shot.id not in inputs.segments]
         if missing:
             raise InputError(f"segments: no finished segment for shot(s) {', '.join(missing)}")
@@ -45,17 +34,17 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut]):
             if not Path(inputs.line_audio.get(cue.line_id, "")).is_file():
                 raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
 
-    def run(self, inputs: AssembleInput, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
+    def run(self, inputs: AssembleInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         board = inputs.storyboard
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
         mix_dialogue(board, inputs.line_audio, dialogue, inputs.audio_label)
         listing = write_concat_list(ctx, [inputs.segments[s.shot.id] for s in board.shots], f"{inputs.basename}.txt")
         out = ctx.path(f"{inputs.basename}.mp4")
-        tmp = temp_path_for(out)
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing.name, "-i", dialogue.name, "-map", "0:v", "-map", "1:a",
-                    "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", str(MIX_RATE), "-shortest",
-                    "-movflags", "+faststart", tmp.name], cwd=ctx.work_dir, what="assembling the episode")
-        info = accept_cut(tmp, out, inputs.width, inputs.height)
+        with atomic_path(out) as tmp:
+            run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing.name, "-i", dialogue.name, "-map", "0:v",
+                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", str(MIX_RATE), "-shortest",
+                        "-movflags", "+faststart", tmp.name], cwd=ctx.work_dir, what="assembling the episode")
+            info = check_cut(tmp, inputs.width, inputs.height)
         frames = sum(s.frames for s in board.shots)
         return FinalCut(video=str(out), duration_s=info.duration_s, frames=frames, dialogue_wav=str(dialogue)), {
             "video_seconds": round(frames / board.fps, 4)}

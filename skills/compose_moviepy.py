@@ -13,11 +13,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pathlib import Path
+
 from microdrama.deps import require
-from microdrama.panels import font
-from microdrama.skill import Skill, SkillContext, temp_path_for
-from microdrama.skills.compose_ffmpeg import MIX_RATE, ComposeInput, FfmpegComposer, FinalCut, mark_font_size, mix_dialogue
-from microdrama.skills.subtitles import wrap_rows
+from microdrama.errors import InputError
+from microdrama.files import atomic_path
+from microdrama.finishing import MIX_RATE, mark_font_size, mix_dialogue, wrap_rows
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import ComposeInput, FinalCut, NoOptions
+from microdrama.text import font
 
 
 def _text_image(rows: list[str], size: int, box: bool) -> np.ndarray:
@@ -34,7 +38,7 @@ def _text_image(rows: list[str], size: int, box: bool) -> np.ndarray:
     return np.array(img)
 
 
-class MoviepyComposer(Skill[ComposeInput, FinalCut]):
+class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-moviepy"
     stage = "compose"
     version = "1"
@@ -43,12 +47,17 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut]):
     Input = ComposeInput
     Output = FinalCut
 
-    def check_inputs(self, inputs: ComposeInput) -> None:
-        FfmpegComposer().check_inputs(inputs)  # identical contract, identical validation
+    def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
+        missing = [s.shot.id for s in inputs.storyboard.shots if not Path(inputs.clips.get(s.shot.id, "")).is_file()]
+        if missing:
+            raise InputError(f"clips: no clip file for shot(s) {', '.join(missing)}; render every storyboard shot first")
+        for cue in inputs.storyboard.cues():
+            if not Path(inputs.line_audio.get(cue.line_id, "")).is_file():
+                raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
 
-    def run(self, inputs: ComposeInput, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
+    def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
-        board = inputs.storyboard
+        board, enc = inputs.storyboard, inputs.encode
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
         mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
 
@@ -59,31 +68,30 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut]):
 
         # 2. Subtitles: one image per line, shown exactly while the line is spoken.
         if inputs.subtitles_ass:
-            size = max(12, inputs.height // 32)
+            size = max(12, enc.height // 32)
             for cue in board.cues():
-                rows = wrap_rows(cue.text, inputs.width * 0.8, size)
+                rows = wrap_rows(cue.text, enc.width * 0.8, size)
                 sub = mp.ImageClip(_text_image(rows, size, box=False)).with_start(cue.start_s)
                 sub = sub.with_duration(cue.end_s - cue.start_s)
-                layers.append(sub.with_position(("center", int(inputs.height * 0.83) - sub.h)))
+                layers.append(sub.with_position(("center", int(enc.height * 0.83) - sub.h)))
 
         # 3. The AI mark, top corner, for the whole cut or its first seconds.
-        mark_size = mark_font_size(inputs.mark.text, inputs.mark.height_fraction * min(inputs.width, inputs.height))
+        mark_size = mark_font_size(inputs.mark.text, inputs.mark.height_fraction * min(enc.width, enc.height))
         mark = mp.ImageClip(_text_image([inputs.mark.text], mark_size, box=True))
-        margin = int(min(inputs.width, inputs.height) * 0.04)
-        x = inputs.width - mark.w - margin if inputs.mark.position == "top_right" else margin
+        margin = int(min(enc.width, enc.height) * 0.04)
+        x = enc.width - mark.w - margin if inputs.mark.position == "top_right" else margin
         layers.append(mark.with_duration(inputs.mark.seconds or picture.duration).with_position((x, margin)))
 
         # 4. Sound, then one encode.
-        video = mp.CompositeVideoClip(layers, size=(inputs.width, inputs.height)).with_audio(
+        video = mp.CompositeVideoClip(layers, size=(enc.width, enc.height)).with_audio(
             mp.AudioFileClip(str(dialogue)))
         out = ctx.path(f"{inputs.basename}.mp4")
-        tmp = temp_path_for(out)
-        video.write_videofile(str(tmp), fps=board.fps, codec="libx264", audio_codec="aac", audio_fps=MIX_RATE,
-                              preset=inputs.preset, ffmpeg_params=["-crf", str(inputs.crf), "-pix_fmt", "yuv420p"],
-                              logger=None)
+        with atomic_path(out) as tmp:
+            video.write_videofile(str(tmp), fps=board.fps, codec="libx264", audio_codec="aac", audio_fps=MIX_RATE,
+                                  preset=enc.preset, ffmpeg_params=["-crf", str(enc.crf), "-pix_fmt", "yuv420p"],
+                                  logger=None)
         for clip in [video, *shots]:
             clip.close()
-        tmp.replace(out)
         frames = sum(s.frames for s in board.shots)
         cut = FinalCut(video=str(out), duration_s=frames / board.fps, frames=frames, dialogue_wav=str(dialogue))
         return cut, {"frames_encoded": float(frames), "video_seconds": round(frames / board.fps, 4)}

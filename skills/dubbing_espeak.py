@@ -12,12 +12,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
-
 from microdrama.domain import Emotion, Language, Voice
 from microdrama.errors import InputError, RenderError
 from microdrama.espeak import EspeakError, speak
-from microdrama.skill import Skill, SkillContext, temp_path_for
+from microdrama.files import atomic_path
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import DubbedLine, DubbingInput, NoOptions
 
 LANGUAGE_VOICES = {"zh": "cmn", "en": "en-us"}
 
@@ -50,23 +50,7 @@ def trim_silence(samples: np.ndarray, sample_rate: int, threshold: int = 250, pa
     return samples[max(0, loud[0] - pad) : min(samples.size, loud[-1] + pad + 1)]
 
 
-class DubbingInput(BaseModel):
-    line_id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="stable id of the line; names the WAV")
-    text: str = Field(min_length=1, description="the words to speak")
-    language: Language = Field(description="'zh' or 'en'")
-    voice: Voice = Field(description="the speaker's voice")
-    emotion: Emotion = Field(Emotion.neutral, description="colours rate and pitch")
-
-
-class DubbedLine(BaseModel):
-    line_id: str
-    audio: str = Field(description="path of the mono 16-bit WAV")
-    duration_s: float
-    sample_rate: int
-    voice: str
-
-
-class EspeakDubbing(Skill[DubbingInput, DubbedLine]):
+class EspeakDubbing(Skill[DubbingInput, DubbedLine, NoOptions]):
     name = "dubbing-espeak"
     stage = "dubbing"
     version = "2"  # 2: one worker process per line, so output no longer depends on the previous line
@@ -75,11 +59,11 @@ class EspeakDubbing(Skill[DubbingInput, DubbedLine]):
     Input = DubbingInput
     Output = DubbedLine
 
-    def check_inputs(self, inputs: DubbingInput) -> None:
+    def check_inputs(self, inputs: DubbingInput, options: NoOptions) -> None:
         if not any(ch.isalnum() for ch in inputs.text):
             raise InputError(f"line {inputs.line_id}: text {inputs.text!r} has nothing to speak; write words")
 
-    def run(self, inputs: DubbingInput, ctx: SkillContext) -> tuple[DubbedLine, dict[str, float]]:
+    def run(self, inputs: DubbingInput, options: NoOptions, ctx: SkillContext) -> tuple[DubbedLine, dict[str, float]]:
         rate_factor, pitch_offset = EMOTION_PROSODY[inputs.emotion]
         name = voice_name(inputs.language, inputs.voice)
         raw = ctx.path(f"{inputs.line_id}.raw.wav")
@@ -104,10 +88,8 @@ class EspeakDubbing(Skill[DubbingInput, DubbedLine]):
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    tmp = temp_path_for(path)
-    with wave.open(str(tmp), "wb") as w:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
         w.writeframes(samples.astype(np.int16).tobytes())
-    tmp.replace(path)

@@ -7,34 +7,32 @@ start their shots from it.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
 
 from microdrama.deps import require
+from microdrama.diffusion_registry import GpuMeter, ModelRegistry, device_name, pick_device, seed_for, using
+from microdrama.domain import Strict
 from microdrama.errors import InputError
-from microdrama.models import GpuMeter, ModelRegistry, device_name, pick_device, using
-from microdrama.skill import Skill, SkillContext, temp_path_for
-from microdrama.skills.video_diffusers import shot_seed
+from microdrama.files import atomic_path
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import Keyframe, KeyframeInput
+
+if TYPE_CHECKING:
+    from microdrama.config import ProjectConfig
 
 
-class KeyframeInput(BaseModel):
-    key: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="names the image and seeds it, e.g. a character id")
-    prompt: str = Field(min_length=1)
+class DiffusersKeyframeOptions(Strict):
     model: str = Field("flux.1-schnell", description="registry id of a text-to-image model")
-    registry: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    width: int | None = Field(None, ge=16)
-    height: int | None = Field(None, ge=16)
-    steps: int | None = Field(None, ge=1)
+    registry: Path | None = Field(None, description="model registry YAML; default: the bundled one")
+    device: str = Field("auto", description="cuda, cuda:1, cpu or auto")
+    seed: int = Field(0, description="run seed; each key derives its own from it")
+    steps: int | None = Field(None, ge=1, description="override the model's default denoising steps")
 
 
-class Keyframe(BaseModel):
-    key: str
-    image: str
-    seed: int
-
-
-class DiffusersKeyframe(Skill[KeyframeInput, Keyframe]):
+class DiffusersKeyframe(Skill[KeyframeInput, Keyframe, DiffusersKeyframeOptions]):
     name = "keyframe-diffusers"
     stage = "keyframe"
     version = "1"
@@ -42,30 +40,39 @@ class DiffusersKeyframe(Skill[KeyframeInput, Keyframe]):
     description = "Generates a keyframe or a character reference image with an open image model (local folder)."
     Input = KeyframeInput
     Output = Keyframe
+    Options = DiffusersKeyframeOptions
 
-    def check_inputs(self, inputs: KeyframeInput) -> None:
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        v = config.video
+        found = {"registry": v.registry, "device": v.device, "seed": v.seed}
+        if v.reference_model:
+            found["model"] = v.reference_model
+        return {**found, **config.options.get(cls.name, {})}
+
+    def check_inputs(self, inputs: KeyframeInput, options: DiffusersKeyframeOptions) -> None:
         require("diffusers", extra="diffusion", purpose="The keyframe-diffusers skill")
-        if ModelRegistry.load(inputs.registry).get(inputs.model).kind != "text-to-image":
-            raise InputError(f"model '{inputs.model}' is not a text-to-image model")
+        if ModelRegistry.load(options.registry).get(options.model).kind != "text-to-image":
+            raise InputError(f"options.{self.name}.model: '{options.model}' is not a text-to-image model")
 
-    def backend_for(self, inputs: KeyframeInput) -> str:
-        return f"diffusers {inputs.model}"
+    def backend_for(self, options: DiffusersKeyframeOptions) -> str:
+        return f"diffusers {options.model}"
 
-    def run(self, inputs: KeyframeInput, ctx: SkillContext) -> tuple[Keyframe, dict[str, float]]:
+    def run(self, inputs: KeyframeInput, options: DiffusersKeyframeOptions,
+            ctx: SkillContext) -> tuple[Keyframe, dict[str, float]]:
         torch = require("torch", extra="diffusion", purpose="The keyframe-diffusers skill")
-        spec = ModelRegistry.load(inputs.registry).get(inputs.model)
-        device = pick_device(inputs.device)
-        seed = shot_seed(inputs.seed, inputs.key)
+        spec = ModelRegistry.load(options.registry).get(options.model)
+        device = pick_device(options.device)
+        seed = seed_for(options.seed, inputs.key)
         with using(spec, device) as pipe, GpuMeter(device) as gpu:
             image = pipe(prompt=inputs.prompt, width=inputs.width or spec.defaults.width,
                          height=inputs.height or spec.defaults.height,
-                         num_inference_steps=inputs.steps or spec.defaults.steps, guidance_scale=spec.defaults.guidance,
+                         num_inference_steps=options.steps or spec.defaults.steps, guidance_scale=spec.defaults.guidance,
                          generator=torch.Generator(device="cpu").manual_seed(seed)).images[0]
         self.device_used = device_name(device)
         out = ctx.path(f"{inputs.key}.png")
-        tmp = temp_path_for(out)
-        image.save(tmp)
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            image.save(tmp)
         return Keyframe(key=inputs.key, image=str(out), seed=seed), {
             "gpu_seconds": round(gpu.seconds, 4) if device != "cpu" else 0.0, "images": 1.0,
             "peak_gpu_memory_mb": round(gpu.peak_mb, 1)}

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
 
 from microdrama.agents.base import AgentDeps
 from microdrama.agents.localizer import LocalizerAgent, LocalizeTask
-from microdrama.domain import Language, Screenplay
+from microdrama.domain import Screenplay, Strict
 from microdrama.errors import InputError
 from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
 from microdrama.skill import Skill, SkillContext
+from microdrama.stages import LocalizeInput
+
+if TYPE_CHECKING:
+    from microdrama.config import ProjectConfig
 
 
-class LocalizeInput(BaseModel):
-    screenplay: Screenplay
-    target: Language = Field(description="language to localise into: 'en' or 'zh'")
-    provider: ProviderConfig | None = None
+class LocalizerOptions(Strict):
+    provider: ProviderConfig | None = Field(None, description="the model server: the config's `llm:` section, "
+                                                              "or MICRODRAMA_LLM_BASE_URL and MICRODRAMA_LLM_MODEL")
 
 
-class LLMLocalizer(Skill[LocalizeInput, Screenplay]):
+class LLMLocalizer(Skill[LocalizeInput, Screenplay, LocalizerOptions]):
     name = "localize-llm"
     stage = "localize"
     version = "1"
@@ -27,20 +32,25 @@ class LLMLocalizer(Skill[LocalizeInput, Screenplay]):
     description = "Translates every line for overseas release within its timing budget (localizer agent)."
     Input = LocalizeInput
     Output = Screenplay
+    Options = LocalizerOptions
 
-    def check_inputs(self, inputs: LocalizeInput) -> None:
-        if inputs.provider is None:
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        return {"provider": config.llm, **config.options.get(cls.name, {})}
+
+    def check_inputs(self, inputs: LocalizeInput, options: LocalizerOptions) -> None:
+        if options.provider is None:
             raise InputError("localize-llm needs a model server: set MICRODRAMA_LLM_BASE_URL and MICRODRAMA_LLM_MODEL")
         if inputs.target == inputs.screenplay.series.language:
             raise InputError(f"the screenplay is already in '{inputs.target}'")
 
-    def backend_for(self, inputs: LocalizeInput) -> str:
-        return inputs.provider.identity if inputs.provider else self.backend
+    def backend_for(self, options: LocalizerOptions) -> str:
+        return options.provider.identity if options.provider else self.backend
 
-    def run(self, inputs: LocalizeInput, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
-        client = ChatClient(inputs.provider, transcript_dir=ctx.work_dir / "llm")
+    def run(self, inputs: LocalizeInput, options: LocalizerOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
+        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm")
         try:
             out = LocalizerAgent().run(AgentDeps(client), LocalizeTask(inputs.screenplay, inputs.target))
         except LLMError as exc:
-            raise billed(exc, self, inputs) from None
+            raise billed(exc, self, options) from None
         return out, client.usage.quantities()

@@ -8,50 +8,61 @@ screenplay, the tokens it consumed are still reported (BilledError) before the r
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
 
 from microdrama.agents.base import AgentDeps
 from microdrama.agents.director import DirectorAgent
 from microdrama.agents.screenwriter import ScreenwriterAgent
-from microdrama.domain import Brief, Screenplay
+from microdrama.domain import Screenplay, Strict
 from microdrama.errors import InputError
 from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
 from microdrama.skill import Skill, SkillContext
+from microdrama.stages import ScreenplayInput
+
+if TYPE_CHECKING:
+    from microdrama.config import ProjectConfig
 
 
-class LLMScreenplayInput(BaseModel):
-    brief: Brief
-    provider: ProviderConfig | None = Field(None, description="the model server; MICRODRAMA_LLM_BASE_URL sets it")
+class LLMWriterOptions(Strict):
+    provider: ProviderConfig | None = Field(None, description="the model server: the config's `llm:` section, "
+                                                              "or MICRODRAMA_LLM_BASE_URL and MICRODRAMA_LLM_MODEL")
     direct_shots: bool = Field(True, description="run the director agent after the screenwriter")
 
 
-class LLMScreenplayWriter(Skill[LLMScreenplayInput, Screenplay]):
+class LLMScreenplayWriter(Skill[ScreenplayInput, Screenplay, LLMWriterOptions]):
     name = "screenplay-llm"
     stage = "screenplay"
     version = "1"
     backend = "openai-compatible chat model"
     description = "Screenwriter + director agents over any OpenAI-compatible API (Qwen, DeepSeek, Doubao, vLLM...)."
-    Input = LLMScreenplayInput
+    Input = ScreenplayInput
     Output = Screenplay
+    Options = LLMWriterOptions
 
-    def check_inputs(self, inputs: LLMScreenplayInput) -> None:
-        if inputs.provider is None:
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        return {"provider": config.llm, **config.options.get(cls.name, {})}
+
+    def check_inputs(self, inputs: ScreenplayInput, options: LLMWriterOptions) -> None:
+        if options.provider is None:
             raise InputError("screenplay-llm needs a model server: set MICRODRAMA_LLM_BASE_URL and "
                              "MICRODRAMA_LLM_MODEL (and MICRODRAMA_LLM_API_KEY), or `llm:` in the config")
 
-    def backend_for(self, inputs: LLMScreenplayInput) -> str:
-        return inputs.provider.identity if inputs.provider else self.backend
+    def backend_for(self, options: LLMWriterOptions) -> str:
+        return options.provider.identity if options.provider else self.backend
 
-    def run(self, inputs: LLMScreenplayInput, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
-        client = ChatClient(inputs.provider, transcript_dir=ctx.work_dir / "llm")
+    def run(self, inputs: ScreenplayInput, options: LLMWriterOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
+        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm")
         deps = AgentDeps(client=client)
         try:
             screenplay = ScreenwriterAgent().run(deps, inputs.brief)
-            if inputs.direct_shots:
+            if options.direct_shots:
                 screenplay = DirectorAgent().run(deps, screenplay)
         except LLMError as exc:
-            raise billed(exc, self, inputs) from None
+            raise billed(exc, self, options) from None
         # The brief's episode number wins over whatever the model wrote.
         screenplay = screenplay.model_copy(update={"episode": screenplay.episode.model_copy(
             update={"number": inputs.brief.episode})})

@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
-
 from microdrama.domain import (
     NARRATOR,
     Brief,
@@ -26,22 +24,17 @@ from microdrama.domain import (
     SeriesBible,
     Shot,
     Voice,
+    estimate_speech_seconds,
     slugify,
 )
 from microdrama.errors import InputError
 from microdrama.skill import Skill, SkillContext
+from microdrama.stages import NoOptions, ScreenplayInput
 from microdrama.assets import ASSETS_DIR
 
 TEMPLATE_DIR = ASSETS_DIR / "screenplay_templates"
 ROLES = ("protagonist", "antagonist", "ally")
 HOOK_WINDOW_S = 3.0
-
-
-def estimate_speech_seconds(text: str, language: Language) -> float:
-    """Rough speaking time, used only to fit the target length before real dubbing is measured."""
-    if language == "zh":
-        return 0.3 + len(text) / 4.0
-    return 0.3 + len(text.split()) / 2.6
 
 
 def load_template(genre: str) -> dict[str, Any]:
@@ -52,11 +45,7 @@ def load_template(genre: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-class ScreenplayInput(BaseModel):
-    brief: Brief = Field(description="the creator's brief")
-
-
-class RuleBasedScreenplayWriter(Skill[ScreenplayInput, Screenplay]):
+class RuleBasedScreenplayWriter(Skill[ScreenplayInput, Screenplay, NoOptions]):
     name = "screenplay-rules"
     stage = "screenplay"
     version = "1"
@@ -65,10 +54,10 @@ class RuleBasedScreenplayWriter(Skill[ScreenplayInput, Screenplay]):
     Input = ScreenplayInput
     Output = Screenplay
 
-    def check_inputs(self, inputs: ScreenplayInput) -> None:
+    def check_inputs(self, inputs: ScreenplayInput, options: NoOptions) -> None:
         load_template(inputs.brief.genre.value)  # raises a teaching error for unknown genres
 
-    def run(self, inputs: ScreenplayInput, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
+    def run(self, inputs: ScreenplayInput, options: NoOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
         brief = inputs.brief
         template = load_template(brief.genre.value)
         lang = brief.language

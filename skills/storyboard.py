@@ -13,31 +13,14 @@ import io
 import math
 
 from PIL import Image, ImageDraw
-from pydantic import BaseModel, Field
 
-from microdrama.domain import NARRATOR, LineCue, Screenplay, Storyboard, TimedShot
+from microdrama.domain import NARRATOR, LineCue, Screenplay, Storyboard, TimedShot, estimate_speech_seconds
 from microdrama.errors import InputError
-from microdrama.panels import draw_scene, font, wrap_text
-from microdrama.skill import Skill, SkillContext, atomic_write_text, temp_path_for
-from microdrama.skills.screenplay_rules import estimate_speech_seconds
-
-
-class StoryboardInput(BaseModel):
-    screenplay: Screenplay
-    line_durations: dict[str, float] = Field(
-        default_factory=dict, description="measured seconds per line id (from dubbing); missing lines are estimated"
-    )
-    fps: int = Field(30, ge=1, le=120, description="frames per second of the final cut")
-    lead_in_s: float = Field(0.2, ge=0, le=3, description="silence before a shot's first line")
-    gap_s: float = Field(0.25, ge=0, le=3, description="pause between lines in a shot")
-    tail_s: float = Field(0.4, ge=0, le=5, description="hold after a shot's last line")
-    contact_sheet: bool = Field(True, description="also draw storyboard.png and storyboard.html")
-
-
-class StoryboardOutput(BaseModel):
-    storyboard: Storyboard
-    sheet_png: str | None = None
-    sheet_html: str | None = None
+from microdrama.files import atomic_path, atomic_write_text
+from microdrama.panels import draw_scene
+from microdrama.skill import Skill, SkillContext
+from microdrama.stages import NoOptions, StoryboardInput, StoryboardOutput
+from microdrama.text import font, wrap_text
 
 
 def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
@@ -75,7 +58,7 @@ def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
     return board, estimated
 
 
-class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput]):
+class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
     name = "storyboard"
     stage = "storyboard"
     version = "2"  # 2: name tags drawn on top and fitted to their column
@@ -84,7 +67,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput]):
     Input = StoryboardInput
     Output = StoryboardOutput
 
-    def check_inputs(self, inputs: StoryboardInput) -> None:
+    def check_inputs(self, inputs: StoryboardInput, options: NoOptions) -> None:
         known = {ln.id for ln in inputs.screenplay.spoken_lines()}
         unknown = sorted(set(inputs.line_durations) - known)
         if unknown:
@@ -93,7 +76,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput]):
         if bad:
             raise InputError(f"line_durations must be between 0 and 60 seconds; got {bad}")
 
-    def run(self, inputs: StoryboardInput, ctx: SkillContext) -> tuple[StoryboardOutput, dict[str, float]]:
+    def run(self, inputs: StoryboardInput, options: NoOptions, ctx: SkillContext) -> tuple[StoryboardOutput, dict[str, float]]:
         board, estimated = time_shots(inputs)
         out = StoryboardOutput(storyboard=board)
         quantities = {"shots": float(len(board.shots)), "lines_estimated": float(estimated)}
@@ -101,9 +84,8 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput]):
             thumbs = [self._thumbnail(inputs.screenplay, ts) for ts in board.shots]
             png = ctx.path("storyboard.png")
             sheet = self._sheet(inputs.screenplay, board, thumbs)
-            tmp = temp_path_for(png)
-            sheet.save(tmp, format="PNG", optimize=True)
-            tmp.replace(png)
+            with atomic_path(png) as tmp:
+                sheet.save(tmp, format="PNG", optimize=True)
             html_path = ctx.path("storyboard.html")
             atomic_write_text(html_path, self._html(inputs.screenplay, board, thumbs))
             out.sheet_png, out.sheet_html = str(png), str(html_path)

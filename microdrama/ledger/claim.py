@@ -18,7 +18,7 @@ from pathlib import Path
 
 from microdrama.ledger.policy import PolicyRules, ProgrammeResult, compute_programme, evidence_gaps, fen
 from microdrama.ledger.store import Entry, Ledger, VerifyResult
-from microdrama.skill import atomic_write_bytes, atomic_write_text
+from microdrama.files import atomic_path, atomic_write_bytes, atomic_write_text
 
 LINE_COLUMNS = ["seq", "occurred_on", "kind", "category", "description", "amount", "currency", "fx_rate",
                 "amount_rmb", "rate_ref", "vendor", "contract_no", "invoice_no", "affiliated", "declaration_ref",
@@ -131,9 +131,8 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
     verify.append(["result", claim.verification.describe()])
     for seq, msg in claim.verification.problems:
         verify.append([seq, msg])
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        wb.save(tmp)
 
 
 def svg_bars(data: list[tuple[str, Decimal]], width: int = 640, unit: str = "RMB") -> str:

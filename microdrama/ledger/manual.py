@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from microdrama.domain import Strict
 from microdrama.errors import InputError, format_validation_error
+from microdrama.files import atomic_path
 from microdrama.ledger.rates import RateCards
 from microdrama.ledger.store import EntryIn, Ledger
 
@@ -41,10 +42,8 @@ class EvidenceStore:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         target = self.path_for(digest, path.suffix)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(path, tmp)
-            tmp.replace(target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(path, tmp)
         return {"kind": kind, "sha256": digest, "name": path.name}
 
     def path_for(self, digest: str, suffix: str = "") -> Path:

@@ -178,12 +178,12 @@ class ChatClient:
                        f"attempt(s); last problem: {last}", self.usage)
 
 
-def billed(exc: LLMError, skill, inputs) -> MicrodramaError:
+def billed(exc: LLMError, skill, options) -> MicrodramaError:
     """Turn a failed LLM call into a BilledError carrying the tokens the provider still charged."""
     from microdrama.errors import BilledError
     from microdrama.skill import Usage
 
-    usage = Usage(skill=skill.name, version=skill.version, backend=skill.backend_for(inputs),
+    usage = Usage(skill=skill.name, version=skill.version, backend=skill.backend_for(options),
                   quantities=exc.usage.quantities())
     return BilledError(str(exc), usage)
 

@@ -4,9 +4,9 @@ import av
 import numpy as np
 import pytest
 
-import microdrama.models as models
+import microdrama.diffusion_registry as models
 from microdrama.errors import InputError
-from microdrama.models import ModelRegistry, check_folder
+from microdrama.diffusion_registry import ModelRegistry, check_folder
 from microdrama.skill import SkillContext
 from microdrama.skills.keyframe_diffusers import DiffusersKeyframe, KeyframeInput
 from microdrama.skills.storyboard import StoryboardInput, time_shots

@@ -10,6 +10,7 @@ folder is an error that lists what is expected and how to fetch it on a connecte
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import time
@@ -197,3 +198,8 @@ class GpuMeter:
             torch.cuda.synchronize()
         self.seconds = time.perf_counter() - self.t0
         self.peak_mb = torch.cuda.max_memory_allocated() / 2**20 if self.cuda else 0.0
+
+
+def seed_for(base: int, key: str) -> int:
+    """A fixed seed per shot or character, derived from the run seed and a stable key."""
+    return (base * 1_000_003 + int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)) % (2**31)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from microdrama.skill import Skill, SkillContext, Usage, atomic_write_text
+from microdrama.files import atomic_write_text
+from microdrama.skill import Skill, SkillContext, Usage
 
 STORE_TOKEN = "@store"
 
@@ -38,32 +40,35 @@ class ArtifactStore:
         self.root = Path(root).resolve()
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
 
-    def key(self, skill: Skill, inputs: BaseModel) -> str:
-        payload = inputs.model_dump_json().replace(str(self.root), STORE_TOKEN)
+    def key(self, skill: Skill, inputs: BaseModel, options: BaseModel | None = None) -> str:
+        options = skill.parse_options(options)
+        payload = (inputs.model_dump_json() + "\n" + options.model_dump_json()).replace(str(self.root), STORE_TOKEN)
         ident = json.dumps([skill.name, skill.version, skill.backend], ensure_ascii=False)
         return hashlib.sha256(f"{ident}\n{payload}".encode("utf-8")).hexdigest()
 
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    def run(self, skill: Skill, inputs: BaseModel, *, force: bool = False, log=None,
-            before_commit: Callable[[str, Usage], None] | None = None) -> StoredResult:
+    def run(self, skill: Skill, inputs: BaseModel, options: BaseModel | None = None, *, force: bool = False,
+            log=None, before_commit: Callable[[str, Usage], None] | None = None) -> StoredResult:
         """Return the stored result for these inputs, or run the skill and store it atomically.
 
         `before_commit(key, usage)` runs after the skill succeeded and before its result becomes
         visible: the pipeline records cost there, so a crash in between re-runs the step and the
         (idempotent) ledger entry is written exactly once.
         """
-        key = self.key(skill, inputs)
+        options = skill.parse_options(options)
+        key = self.key(skill, inputs, options)
         final = self.folder(key)
-        result_file = final / "result.json"
-        if result_file.exists() and not force:
-            data = json.loads(result_file.read_text(encoding="utf-8"))
-            return StoredResult(key, skill.Output.model_validate(data["output"]), Usage.model_validate(data["usage"]), True)
+        if not force:
+            stored = self._read(skill, final / "result.json")
+            if stored is not None:
+                return StoredResult(key, stored[0], stored[1], True)
+        replace_existing = force or final.exists()  # forced, or an earlier result that is unreadable
 
         tmp = self.root / "tmp" / f"{key[:16]}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
-            result = skill(inputs, SkillContext(tmp, log=log))
+            result = skill(inputs, SkillContext(tmp, log=log), options)
             if before_commit is not None:
                 before_commit(key, result.usage)
             # Paths in the output point into the temporary folder; re-point them to the final one.
@@ -74,7 +79,7 @@ class ArtifactStore:
                            ensure_ascii=False, indent=1),
             )
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists() and force:
+            if replace_existing and final.exists():
                 shutil.rmtree(final, ignore_errors=True)
             try:
                 os.replace(tmp, final)
@@ -87,23 +92,15 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return StoredResult(key, skill.Output.model_validate_json(output_json), result.usage, False)
 
-
-def publish(src: str | Path, dest: Path) -> Path:
-    """Place a stored artifact in the run folder: hard link when possible, else copy; atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-    return dest
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    @staticmethod
+    def _read(skill: Skill, result_file: Path) -> tuple[BaseModel, Usage] | None:
+        """A committed result, or None when there is none or it no longer fits the skill's contract."""
+        if not result_file.exists():
+            return None
+        try:
+            data = json.loads(result_file.read_text(encoding="utf-8"))
+            return skill.Output.model_validate(data["output"]), Usage.model_validate(data["usage"])
+        except (ValueError, KeyError, ValidationError) as exc:
+            logging.getLogger(__name__).warning("re-running %s: stored result %s is unreadable (%s)",
+                                                skill.name, result_file, str(exc).splitlines()[0])
+            return None

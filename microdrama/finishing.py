@@ -1,0 +1,155 @@
+"""Finishing: what every compose, finish and assemble backend shares.
+
+The dialogue mix laid out sample-exactly from the storyboard, the §5.3 audio rhythm, the ASS file
+in the house style, the overlay filters that burn subtitles, the visible AI mark and the opening
+card into a picture, and the checks a cut passes before it gets its real name. One home, so the
+single-pass composer, the per-shot finisher and the moviepy reference draw the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pysubs2
+
+from microdrama.domain import Storyboard
+from microdrama.errors import RenderError
+from microdrama.files import atomic_path, atomic_write_text
+from microdrama.labels.visible import AiMark
+from microdrama.media import cjk_font_path, probe
+from microdrama.skill import SkillContext
+from microdrama.stages import SubEvent, SubtitleStyle
+from microdrama.text import font, wrap_text
+
+MIX_RATE = 48000
+FONT_NAME = "Noto Sans SC"
+
+
+def mark_font_size(text: str, target_height_px: float) -> int:
+    """Font size whose rendered ink height reaches the target (CJK glyphs are shorter than 1 em)."""
+    ref = 100
+    left, top, right, bottom = font(ref).getbbox(text)
+    return math.ceil(target_height_px * ref / max(1, bottom - top))
+
+
+def morse_ai(rate: int = MIX_RATE, unit_s: float = 0.07, hz: float = 880.0, level: float = 0.22) -> np.ndarray:
+    """The GB 45438 §5.3 rhythm: short-long, short-short (Morse 'A' 'I'), as soft sine beeps."""
+    unit = int(unit_s * rate)
+    pieces = []
+    for letter in ("01", "00"):  # 0 = short (1 unit), 1 = long (3 units)
+        for i, sym in enumerate(letter):
+            n = unit * (3 if sym == "1" else 1)
+            t = np.arange(n) / rate
+            env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)  # 5 ms fades: no clicks
+            pieces.append(np.sin(2 * np.pi * hz * t) * env * level * 32767)
+            pieces.append(np.zeros(unit if i < len(letter) - 1 else 3 * unit))
+    return np.concatenate(pieces).astype(np.float32)
+
+
+def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, audio_label: str = "none") -> None:
+    """Place every line's WAV at its cue start on a silent track exactly as long as the video."""
+    total = round(storyboard.duration_s * MIX_RATE)
+    track = np.zeros(total, dtype=np.float32)
+    if audio_label == "morse":
+        beeps = morse_ai()[:total]
+        track[: beeps.size] += beeps
+    for cue in storyboard.cues():
+        with wave.open(line_audio[cue.line_id], "rb") as w:
+            rate, channels = w.getframerate(), w.getnchannels()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32)
+        if channels > 1:
+            data = data.reshape(-1, channels).mean(axis=1)
+        if rate != MIX_RATE:  # linear resampling is plenty for speech placement
+            n = round(data.size * MIX_RATE / rate)
+            data = np.interp(np.linspace(0, data.size - 1, n), np.arange(data.size), data)
+        start = round(cue.start_s * MIX_RATE)
+        end = min(total, start + data.size)
+        track[start:end] += data[: end - start]
+    pcm = np.clip(track, -32768, 32767).astype(np.int16)
+    with atomic_path(out) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(MIX_RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def write_concat_list(ctx: SkillContext, paths: list[str], name: str) -> Path:
+    """An ffmpeg concat-demuxer list with absolute, quoted paths."""
+    listing = ctx.path(name)
+    atomic_write_text(listing, "".join(
+        "file '{}'\n".format(str(Path(p).resolve()).replace("'", r"'\''")) for p in paths))
+    return listing
+
+
+def check_cut(tmp: Path, width: int, height: int):
+    """Probe a freshly written cut: only one with the right size and one audio stream may get its real name."""
+    info = probe(tmp)
+    if (info.width, info.height) != (width, height) or info.audio_streams != 1:
+        raise RenderError(f"the cut came out {info.width}x{info.height} with {info.audio_streams} audio streams; "
+                          f"expected {width}x{height} with one")
+    return info
+
+
+def overlay_filters(ctx: SkillContext, width: int, height: int, ass: Path | None, mark: AiMark,
+                    mark_until_s: float | None, opening_text: str | None, opening_until_s: float) -> list[str]:
+    """ffmpeg filters that burn subtitles, the AI mark and the opening card onto a picture.
+
+    Filtergraph paths are escaping minefields, so fonts and texts are placed in the skill's folder
+    and referenced by short relative names (ffmpeg runs with that folder as its working directory).
+    `mark_until_s`: None shows the mark throughout, 0 not at all.
+    """
+    fonts = ctx.work_dir / "fonts"
+    fonts.mkdir(exist_ok=True)
+    font_file = fonts / cjk_font_path().name
+    if not font_file.exists():
+        shutil.copyfile(cjk_font_path(), font_file)
+    filters = []
+    if ass is not None:
+        filters.append(f"subtitles=filename={ass.name}:fontsdir=fonts")
+    if mark_until_s is None or mark_until_s > 0:
+        atomic_write_text(ctx.path("mark.txt"), mark.text)
+        size = mark_font_size(mark.text, mark.height_fraction * min(width, height))
+        margin = int(min(width, height) * 0.04)
+        x = f"w-tw-{margin}" if mark.position == "top_right" else str(margin)
+        enable = f":enable='lt(t,{mark_until_s})'" if mark_until_s else ""
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:fontsize={size}:fontcolor=white"
+                       f":x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}")
+    if opening_text and opening_until_s > 0:
+        atomic_write_text(ctx.path("opening.txt"), opening_text)
+        card = mark_font_size("备案", 0.03 * min(width, height))
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:fontsize={card}:fontcolor=white"
+                       f":x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
+                       f":enable='lt(t,{opening_until_s})'")
+    return filters or ["null"]
+
+
+def build_ass(events: list[SubEvent], width: int, height: int, style: SubtitleStyle, title: str = "") -> pysubs2.SSAFile:
+    """An ASS file in the house style: the episode's subtitle file, and what is burned into single shots."""
+    font_size = style.font_size
+    subs = pysubs2.SSAFile()
+    subs.info.update({"PlayResX": str(width), "PlayResY": str(height), "WrapStyle": "2",
+                      "ScaledBorderAndShadow": "yes", "Title": title})
+    margin_lr = int(width * style.side_margin)
+    subs.styles["Default"] = pysubs2.SSAStyle(
+        fontname=FONT_NAME, fontsize=font_size, primarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0), backcolor=pysubs2.Color(0, 0, 0, 128), bold=False,
+        outline=max(2, font_size // 15), shadow=1, alignment=pysubs2.Alignment.BOTTOM_CENTER,
+        marginl=margin_lr, marginr=margin_lr, marginv=int(height * style.bottom_margin),
+    )
+    for ev in events:
+        start_ms = math.ceil(ev.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
+        end_ms = math.floor(ev.end_s * 100 + 1e-6) * 10
+        text = r"\N".join(ev.rows)
+        if ev.secondary_rows:  # bilingual: the translation stacked below, smaller and tinted, same safe area
+            text += r"\N{\fs%d\c&H9BE7FF&}" % style.secondary_font_size + r"\N".join(ev.secondary_rows)
+        subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=text))
+    return subs
+
+
+def wrap_rows(text: str, max_width: float, size: int) -> list[str]:
+    """Balanced, pixel-measured rows in the font that burns the subtitles in."""
+    return wrap_text(text, font(size), max_width, balanced=True)

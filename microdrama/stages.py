@@ -1,0 +1,307 @@
+"""Stage contracts: the typed input and output of every pipeline stage.
+
+Every skill of a stage takes the same input model and returns the same output model, so the
+animatic and a video model both take a `VisualsInput` and hand back a `ShotClip`, and a new
+backend is a new skill file, not a new dict in the pipeline. Knobs that only one backend has
+(a model id, a device, a sampler's steps) go in that skill's own strict `Options`, never here.
+
+All models forbid unknown keys: a typo such as `font_sise` is an error naming the key and the
+stage, not a silent default. Picture size and encoder settings are declared once (`FrameSpec`,
+`EncodeSpec`) and reused by every stage that encodes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from microdrama.domain import Brief, Character, Emotion, Language, Screenplay, Storyboard, Strict, TimedShot, Voice
+from microdrama.labels.visible import AiMark
+
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", description="a file name stem: letters, digits, _ and -")]
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
+class StageModel(Strict):
+    """Base of every stage input and output: strict, and it knows which stage it belongs to."""
+
+    stage: ClassVar[str] = ""
+
+
+# ---- picture and encoder settings, declared once --------------------------------------------------
+
+
+class FrameSpec(Strict):
+    width: int = Field(1080, ge=64, le=4096, multiple_of=2, description="frame width in pixels (even; 9:16 is 1080)")
+    height: int = Field(1920, ge=64, le=4096, multiple_of=2, description="frame height in pixels (even; 9:16 is 1920)")
+    fps: int = Field(30, ge=1, le=120, description="frames per second")
+
+
+class EncodeSpec(FrameSpec):
+    crf: int = Field(21, ge=0, le=51, description="x264 quality (lower is better and bigger)")
+    preset: X264Preset = Field("veryfast", description="x264 preset: ultrafast (fastest, biggest) ... veryslow")
+
+
+# ---- screenplay and localisation ---------------------------------------------------------------------
+
+
+class ScreenplayInput(StageModel):
+    stage: ClassVar[str] = "screenplay"
+    brief: Brief = Field(description="the creator's brief")
+
+
+class LocalizeInput(StageModel):
+    stage: ClassVar[str] = "localize"
+    screenplay: Screenplay
+    target: Language = Field(description="language to localise into: 'en' or 'zh'")
+
+
+# ---- dubbing -----------------------------------------------------------------------------------------
+
+
+class DubbingInput(StageModel):
+    stage: ClassVar[str] = "dubbing"
+    line_id: FileName = Field(description="stable id of the line; names the WAV")
+    text: str = Field(min_length=1, description="the words to speak")
+    language: Language = Field(description="'zh' or 'en'")
+    voice: Voice = Field(description="the speaker's voice")
+    emotion: Emotion = Field(Emotion.neutral, description="colours the delivery")
+
+
+class DubbedLine(StageModel):
+    stage: ClassVar[str] = "dubbing"
+    line_id: str
+    audio: str = Field(description="path of the mono 16-bit WAV")
+    duration_s: float
+    sample_rate: int
+    voice: str = Field(description="the backend's name for the voice that spoke")
+
+
+# ---- storyboard --------------------------------------------------------------------------------------
+
+
+class StoryboardInput(StageModel):
+    stage: ClassVar[str] = "storyboard"
+    screenplay: Screenplay
+    line_durations: dict[str, float] = Field(
+        default_factory=dict, description="measured seconds per line id (from dubbing); missing lines are estimated"
+    )
+    fps: int = Field(30, ge=1, le=120, description="frames per second of the final cut")
+    lead_in_s: float = Field(0.2, ge=0, le=3, description="silence before a shot's first line")
+    gap_s: float = Field(0.25, ge=0, le=3, description="pause between lines in a shot")
+    tail_s: float = Field(0.4, ge=0, le=5, description="hold after a shot's last line")
+    contact_sheet: bool = Field(True, description="also draw storyboard.png and storyboard.html")
+
+
+class StoryboardOutput(StageModel):
+    stage: ClassVar[str] = "storyboard"
+    storyboard: Storyboard
+    sheet_png: str | None = None
+    sheet_html: str | None = None
+
+
+# ---- visuals and character references ----------------------------------------------------------------
+
+
+class VisualsInput(StageModel):
+    stage: ClassVar[str] = "visuals"
+    shot: TimedShot = Field(description="the timed shot from the storyboard")
+    characters: list[Character] = Field(default_factory=list, description="the characters on screen")
+    language: Language = Field("zh", description="language of any caption the backend draws")
+    encode: EncodeSpec = Field(default_factory=lambda: EncodeSpec(crf=18, preset="ultrafast"),
+                               description="size, rate and x264 settings of the intermediate clip")
+    reference_images: dict[str, str] = Field(
+        default_factory=dict, description="character id -> reference image (image-to-video backends start from it)")
+
+
+class ShotClip(StageModel):
+    stage: ClassVar[str] = "visuals"
+    shot_id: str
+    video: str = Field(description="path of the silent H.264 clip")
+    frames: int
+    duration_s: float
+    width: int
+    height: int
+    fps: int
+    source: str = Field(description="what made the pixels, e.g. 'animatic (previz)' or a model id")
+
+
+class KeyframeInput(StageModel):
+    stage: ClassVar[str] = "keyframe"
+    key: FileName = Field(description="names the image and seeds it, e.g. a character id")
+    prompt: str = Field(min_length=1, description="what the image shows")
+    width: int | None = Field(None, ge=16, description="image width; empty = the model's default")
+    height: int | None = Field(None, ge=16, description="image height; empty = the model's default")
+
+
+class Keyframe(StageModel):
+    stage: ClassVar[str] = "keyframe"
+    key: str
+    image: str
+    seed: int
+
+
+# ---- transcription -----------------------------------------------------------------------------------
+
+
+class TranscribeInput(StageModel):
+    stage: ClassVar[str] = "transcribe"
+    audio: str = Field(description="audio or video file (WAV, MP3, MP4...)")
+    language: str | None = Field(None, description="e.g. 'en', 'zh'; empty = detect (multilingual models)")
+    word_timestamps: bool = Field(True, description="also time every word")
+    chunk_s: float = Field(600.0, ge=10, le=3600, description="transcribe long files in chunks of this length")
+
+
+class Word(Strict):
+    start: float
+    end: float
+    word: str
+    probability: float = 1.0
+
+
+class Segment(Strict):
+    start: float
+    end: float
+    text: str
+    words: list[Word] = Field(default_factory=list)
+
+
+class Transcript(StageModel):
+    stage: ClassVar[str] = "transcribe"
+    language: str
+    language_probability: float | None = None
+    duration_s: float
+    segments: list[Segment]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
+
+
+# ---- subtitles ---------------------------------------------------------------------------------------
+
+
+class AlignedWord(Strict):
+    """A word heard in a line's own audio (seconds from the start of that line's WAV)."""
+
+    start: float
+    end: float
+    word: str
+
+
+class SubEvent(Strict):
+    """One subtitle event: when it shows (in the episode and in its shot) and its wrapped rows."""
+
+    line_id: str = ""
+    start_s: float
+    end_s: float
+    shot_start_s: float = 0.0
+    shot_end_s: float = 0.0
+    rows: list[str]
+    secondary_rows: list[str] = Field(default_factory=list, description="the translation, shown smaller below")
+
+
+class SubtitleStyle(Strict):
+    """How subtitles sit in the 9:16 frame; shared by the subtitle files and the shots they are burned into."""
+
+    font_size: int = Field(60, ge=12, le=200, description="font size in pixels at the video's resolution")
+    secondary_font_size: int = Field(40, ge=10, le=200, description="font size of the translation row(s)")
+    side_margin: float = Field(0.1, ge=0, le=0.3, description="left/right safe margin as a fraction of width")
+    bottom_margin: float = Field(
+        0.17, ge=0, le=0.5, description="distance of the last row from the bottom, as a fraction of height "
+        "(keeps subtitles above the platform's buttons and captions)")
+
+
+class SubtitlesInput(StageModel):
+    stage: ClassVar[str] = "subtitles"
+    storyboard: Storyboard
+    width: int = Field(1080, ge=64, le=4096, description="video width the subtitles are laid out for")
+    height: int = Field(1920, ge=64, le=4096, description="video height the subtitles are laid out for")
+    style: SubtitleStyle = Field(default_factory=SubtitleStyle)
+    max_rows: int = Field(3, ge=1, le=4, description="rows per event before the text is refused as too long")
+    alignment: dict[str, list[AlignedWord]] = Field(
+        default_factory=dict, description="line id -> words heard by Whisper: refines timing, splits long lines")
+    split_rows: int = Field(2, ge=1, le=4, description="with alignment, lines wrapping to more rows become several events")
+    secondary: dict[str, str] = Field(default_factory=dict, description="line id -> translation (bilingual subtitles)")
+    basename: FileName = Field("episode", description="file name stem for .srt/.ass")
+
+
+class SubtitleFiles(StageModel):
+    stage: ClassVar[str] = "subtitles"
+    srt: str
+    ass: str
+    events: list[SubEvent] = Field(description="every event with its timing and wrapped rows, in order")
+
+
+# ---- finishing: per shot, then assembled; or the whole cut in one pass ----------------------------------
+
+
+class FinishInput(StageModel):
+    stage: ClassVar[str] = "finish"
+    shot_id: FileName
+    clip: str = Field(description="the shot's silent clip from the visuals stage")
+    frames: int = Field(gt=0, description="frames of the finished shot")
+    encode: EncodeSpec = Field(default_factory=EncodeSpec, description="size, rate and x264 settings of the segment")
+    events: list[SubEvent] = Field(default_factory=list, description="subtitles, timed from the shot's start")
+    style: SubtitleStyle = Field(default_factory=SubtitleStyle)
+    mark: AiMark = Field(default_factory=AiMark)
+    mark_until_s: float | None = Field(None, ge=0, description="None: the whole shot; 0: no mark in this shot")
+    opening_text: str | None = Field(None, description="opening card (片头) text, e.g. the filing number")
+    opening_until_s: float = Field(0.0, ge=0, description="seconds of this shot that show the opening card")
+
+
+class FinishedShot(StageModel):
+    stage: ClassVar[str] = "finish"
+    shot_id: str
+    video: str
+    frames: int
+
+
+class AssembleInput(StageModel):
+    stage: ClassVar[str] = "assemble"
+    storyboard: Storyboard
+    segments: dict[str, str] = Field(description="shot id -> finished segment (same codec settings throughout)")
+    line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> WAV")
+    audio_label: Literal["none", "morse"] = Field("none", description="'morse' adds the §5.3 rhythm at the start")
+    width: int = Field(1080, ge=64, le=4096, description="expected frame width of the cut")
+    height: int = Field(1920, ge=64, le=4096, description="expected frame height of the cut")
+    basename: FileName = "episode"
+
+
+class ComposeInput(StageModel):
+    stage: ClassVar[str] = "compose"
+    storyboard: Storyboard
+    clips: dict[str, str] = Field(description="shot id -> path of its silent video clip")
+    line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> path of its WAV")
+    subtitles_ass: str | None = Field(None, description="ASS file to burn in; None for a clean picture")
+    opening_text: str | None = Field(None, description="opening card (片头) text, e.g. the filing number")
+    opening_seconds: float = Field(3.0, gt=0, le=10, description="how long the opening card shows")
+    mark: AiMark = Field(default_factory=AiMark)
+    encode: EncodeSpec = Field(default_factory=EncodeSpec, description="size and x264 settings (fps: the storyboard's)")
+    basename: FileName = "episode"
+
+
+class FinalCut(StageModel):
+    stage: ClassVar[str] = "cut"
+    video: str
+    duration_s: float
+    frames: int
+    dialogue_wav: str
+
+
+STAGE_INPUTS: dict[str, type[StageModel]] = {
+    m.stage: m for m in (ScreenplayInput, LocalizeInput, DubbingInput, StoryboardInput, VisualsInput, KeyframeInput,
+                         TranscribeInput, SubtitlesInput, FinishInput, AssembleInput, ComposeInput)
+}
+
+
+class NoOptions(Strict):
+    """A skill without backend-specific knobs: any option is an unknown key."""
+
+
+__all__ = [name for name, value in globals().items() if isinstance(value, type) and issubclass(value, BaseModel)]
