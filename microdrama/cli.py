@@ -1,11 +1,18 @@
-"""The `microdrama` command: a thin face over pipelines and skills, with no logic of its own."""
+"""The `microdrama` command: a thin face over pipelines and skills, with no logic of its own.
+
+Every command runs inside one error boundary (`_App.command`): a MicrodramaError — bad input, a
+missing model, a failed render — prints one short message and exits 2, never a traceback.
+Modules are imported inside the commands, so `microdrama validate` starts in about a second and
+never loads Prefect.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -16,25 +23,41 @@ from microdrama.errors import MicrodramaError
 
 apply_offline_defaults()
 
-app = typer.Typer(
+console = Console()
+err = Console(stderr=True)
+
+
+def _boundary(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return guarded
+
+
+class _App(typer.Typer):
+    """A Typer whose every command runs inside the error boundary."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(_boundary(fn))
+
+
+app = _App(
     help="microdrama: produce AI micro-drama episodes (vertical 9:16, 1-3 min) from a brief.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-skills_app = typer.Typer(help="List and run individual skills from the skill library.", no_args_is_help=True)
+skills_app = _App(help="List and run individual skills from the skill library.", no_args_is_help=True)
 app.add_typer(skills_app, name="skills")
-ledger_app = typer.Typer(help="The R&D cost ledger: manual entries, verification, subsidy claim packs.",
+ledger_app = _App(help="The R&D cost ledger: manual entries, verification, subsidy claim packs.",
                          no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
-label_app = typer.Typer(help="AIGC labels (GB 45438-2025): apply and check visible marks, TC260 metadata, C2PA.",
+label_app = _App(help="AIGC labels (GB 45438-2025): apply and check visible marks, TC260 metadata, C2PA.",
                         no_args_is_help=True)
 app.add_typer(label_app, name="label")
-filing_app = typer.Typer(help="Filing packs: planning filing (规划备案) and online filing (上线备案).",
+filing_app = _App(help="Filing packs: planning filing (规划备案) and online filing (上线备案).",
                          no_args_is_help=True)
 app.add_typer(filing_app, name="filing")
-console = Console()
-err = Console(stderr=True)
-
 
 
 def _demo_brief() -> Path:
@@ -43,34 +66,20 @@ def _demo_brief() -> Path:
     return ASSETS_DIR / "demo" / "brief.yaml"
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
-    raise typer.Exit(code=2)
+def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool,
+            visual: str | None = None) -> None:
+    from microdrama.config import ProjectConfig
+    from microdrama.domain import read_source
+    from microdrama.run import check_stages, configure
 
+    cfg, notes = configure(ProjectConfig.load(config), visual=visual)
+    read_source(source)  # fail fast, before Prefect starts
+    check_stages(cfg)
+    for note in notes:
+        err.print(note)
+    from microdrama.pipelines.episode import episode_flow
 
-def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool, visual: str = "") -> None:
-    try:
-        from microdrama.config import ProjectConfig
-        from microdrama.llm.provider import ProviderConfig
-        from microdrama.pipelines.episode import episode_flow, read_source
-
-        cfg = ProjectConfig.load(config)
-        read_source(source)  # fail fast, before Prefect starts
-        if visual == "video":
-            from microdrama.diffusion_registry import ModelRegistry, check_folder
-
-            cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"visuals": "video-diffusers"})})
-            check_folder(ModelRegistry.load(cfg.video.registry).get(cfg.video.model))  # says what to download
-        provider = ProviderConfig.from_env()
-        if provider and cfg.llm is None:
-            cfg = cfg.model_copy(update={"llm": provider})
-        if cfg.llm and cfg.stages.screenplay == "screenplay-rules":
-            cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(update={"screenplay": "screenplay-llm"})})
-            err.print(f"writer: screenplay-llm agents on {cfg.llm.identity}")
-        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
     table = Table(title=f"Run {summary.run_id}", show_header=False)
     for key, value in [("video", summary.video), ("length", f"{summary.duration_s:.1f} s"),
                        ("shots / lines", f"{summary.shots} / {summary.lines}"),
@@ -96,8 +105,6 @@ def demo(
     visual: str = typer.Option("animatic", help="animatic (CPU previz) or video (a diffusers video model, GPU)"),
 ) -> None:
     """Render the bundled demo episode (Chinese revenge drama, ~50 s) on the CPU."""
-    if visual not in ("animatic", "video"):
-        _fail(MicrodramaError(f"--visual must be 'animatic' or 'video', not {visual!r}"))
     _render(brief or _demo_brief(), config, out, name, force, visual)
 
 
@@ -122,17 +129,18 @@ def series(
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
 ) -> None:
     """Render a whole series; a failed episode is reported and the others still finish (exit 1 if any failed)."""
-    try:
-        from microdrama.config import ProjectConfig
-        from microdrama.domain import load_model
-        from microdrama.pipelines.series import SeriesSpec, series_flow
+    from microdrama.config import ProjectConfig
+    from microdrama.domain import load_model
+    from microdrama.run import check_stages, configure
 
-        cfg = ProjectConfig.load(config)
-        load_model(SeriesSpec, spec)  # fail fast on a bad spec
-        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    cfg, notes = configure(ProjectConfig.load(config))
+    check_stages(cfg)
+    for note in notes:
+        err.print(note)
+    from microdrama.pipelines.series import SeriesSpec, series_flow
+
+    load_model(SeriesSpec, spec)  # fail fast on a bad spec
+    summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
     table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
                         f"episodes in {summary.wall_seconds:.0f} s")
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):
@@ -157,41 +165,23 @@ def transcribe(
     chunk: float = typer.Option(600.0, help="seconds per chunk for long files"),
 ) -> None:
     """Transcribe external footage to subtitles with Whisper (word timestamps, long files in chunks)."""
-    import pysubs2
-
     from microdrama.config import ProjectConfig
+    from microdrama.registry import default_registry
     from microdrama.skill import SkillContext
-    from microdrama.skills.transcribe_whisper import TranscribeInput, WhisperTranscriber
+    from microdrama.stages import TranscribeInput
+    from microdrama.whisper import write_transcript
 
-    try:
-        cfg = ProjectConfig.load(config).whisper
-        if model is not None:
-            cfg = cfg.model_copy(update={"model_path": model})
-        skill = WhisperTranscriber()
-        stem = out or media.with_suffix("")
-        result = skill(TranscribeInput(audio=str(media), whisper=cfg, language=language, chunk_s=chunk),
-                       SkillContext(stem.parent, log=err.print))
-        t = result.output
-        subs = pysubs2.SSAFile()
-        for seg in t.segments:
-            subs.append(pysubs2.SSAEvent(start=int(seg.start * 1000), end=int(seg.end * 1000), text=seg.text))
-        written = []
-        for fmt in [f.strip() for f in formats.split(",") if f.strip()]:
-            path = stem.with_suffix(f".{fmt}")
-            if fmt in ("srt", "vtt", "ass"):
-                subs.save(str(path), format_=fmt if fmt != "vtt" else "vtt")
-            elif fmt == "txt":
-                path.write_text(t.text + "\n", encoding="utf-8")
-            elif fmt == "json":
-                path.write_text(t.model_dump_json(indent=2), encoding="utf-8")
-            else:
-                raise MicrodramaError(f"--format {fmt!r}: choose from srt, vtt, ass, txt, json")
-            written.append(str(path))
-    except (MicrodramaError, ValueError) as exc:
-        _fail(exc)
-        return
+    skill = default_registry().create("transcribe-whisper")
+    options = ProjectConfig.load(config).whisper
+    if model is not None:
+        options = options.model_copy(update={"model_path": model})
+    stem = out or media.with_suffix("")
+    result = skill(TranscribeInput(audio=str(media), language=language, chunk_s=chunk),
+                   SkillContext(stem.parent, log=err.print), options)
+    t = result.output
+    written = write_transcript(t, stem, [f.strip() for f in formats.split(",") if f.strip()])
     console.print(f"{len(t.segments)} segments, language {t.language}, {t.duration_s:.1f} s "
-                  f"({result.usage.wall_seconds:.1f} s to transcribe): " + ", ".join(written))
+                  f"({result.usage.wall_seconds:.1f} s to transcribe): " + ", ".join(map(str, written)))
 
 
 @app.command()
@@ -200,15 +190,11 @@ def new(name: str = typer.Argument(..., help="project folder to create"),
     """Scaffold your own project: brief, config, a custom skill wired in by entry point, and a test."""
     from microdrama.scaffold import create_project
 
-    try:
-        folder = create_project(name, parent)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    folder = create_project(name, parent)
     console.print(f"created {folder}. Next: cd {folder} && pip install -e . && pytest")
 
 
-solution_app = typer.Typer(help="Demo industry solutions (城市形象·文旅, brand, overseas).", no_args_is_help=True)
+solution_app = _App(help="Demo industry solutions (城市形象·文旅, brand, overseas).", no_args_is_help=True)
 app.add_typer(solution_app, name="solution")
 
 
@@ -229,13 +215,9 @@ def solution_run(name: str = typer.Argument(..., help="city-image | brand | over
                  quick: bool = typer.Option(False, "--quick", help="first episode only, small frames (a first look)"),
                  parallel: int = typer.Option(2, min=1, max=16)) -> None:
     """Render a demo solution: episodes, storyboards, cost report, label checks and filing packs."""
-    try:
-        from microdrama.pipelines.solution import run_solution
+    from microdrama.pipelines.solution import run_solution
 
-        result = run_solution(name, out, quick=quick, parallel=parallel)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    result = run_solution(name, out, quick=quick, parallel=parallel)
     for e in result.series.episodes:
         console.print(f"{e.name}: " + (f"[green]ok[/] {e.video} ({e.duration_s:.1f} s)" if e.ok else f"[red]{e.error}[/]"))
     if result.claim_html:
@@ -253,21 +235,12 @@ def validate(
 ) -> None:
     """Check a brief, screenplay or config and explain every problem, field by field."""
     from microdrama.config import ProjectConfig
-    from microdrama.domain import Brief, Screenplay, load_model
+    from microdrama.domain import Brief, Screenplay, load_model, read_source
 
-    try:
-        if kind == "auto":
-            from microdrama.pipelines.episode import read_source
-
-            model = read_source(path)
-        else:
-            types = {"brief": Brief, "screenplay": Screenplay, "config": ProjectConfig}
-            if kind not in types:
-                raise MicrodramaError(f"--kind must be one of auto, {', '.join(types)}; got {kind!r}")
-            model = load_model(types[kind], path)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    types = {"brief": Brief, "screenplay": Screenplay, "config": ProjectConfig}
+    if kind not in ("auto", *types):
+        raise MicrodramaError(f"--kind must be one of auto, {', '.join(types)}; got {kind!r}")
+    model = read_source(path) if kind == "auto" else load_model(types[kind], path)
     console.print(f"[green]ok[/]: {path} is a valid {type(model).__name__}")
 
 
@@ -276,11 +249,7 @@ def skills_list(stage: Optional[str] = typer.Option(None, help="only skills of t
     """Show every registered skill (built-in and from installed skill packs)."""
     from microdrama.registry import default_registry
 
-    try:
-        registry = default_registry()
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    registry = default_registry()
     table = Table(title="microdrama skills")
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("stage", no_wrap=True)
@@ -299,24 +268,27 @@ def skills_run(
     out: Path = typer.Option(Path("out/skills"), help="folder the skill may write into"),
     schema: bool = typer.Option(False, "--schema", help="print the input's JSON schema and exit"),
 ) -> None:
-    """Run one skill on an input file; prints its output and usage as JSON."""
+    """Run one skill on an input file; prints its output and usage as JSON.
+
+    The file holds the stage's input fields and, optionally, `options:` for this skill."""
     import yaml
 
     from microdrama.registry import default_registry
     from microdrama.skill import SkillContext
 
-    try:
-        skill = default_registry().create(name)
-        if schema:
-            console.print_json(json.dumps(skill.Input.model_json_schema()))
-            return
-        if not input.is_file():
-            raise MicrodramaError(f"--input {input}: no such file")
-        data = yaml.safe_load(input.read_text(encoding="utf-8"))
-        result = skill(skill.parse_input(data or {}), SkillContext(out / name, log=err.print))
-    except MicrodramaError as exc:
-        _fail(exc)
+    skill = default_registry().create(name)
+    if schema:
+        console.print_json(json.dumps({"input": skill.Input.model_json_schema(),
+                                       "options": skill.Options.model_json_schema()}))
         return
+    if not input.is_file():
+        raise MicrodramaError(f"--input {input}: no such file")
+    try:
+        data = yaml.safe_load(input.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise MicrodramaError(f"--input {input} is not valid YAML/JSON: {exc}") from None
+    options = data.pop("options", None) if isinstance(data, dict) else None
+    result = skill(skill.parse_input(data), SkillContext(out / name, log=err.print), skill.parse_options(options))
     sys.stdout.write(json.dumps({"output": result.output.model_dump(mode="json"),
                                  "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=2) + "\n")
 
@@ -330,16 +302,9 @@ ConfigOpt = typer.Option(None, "--config", help="project config YAML (for ledger
 
 def _open_ledger(url: Optional[str], config: Optional[Path]):
     from microdrama.config import ProjectConfig
-    from microdrama.ledger import Ledger
-    from microdrama.ledger.manual import EvidenceStore
-    from microdrama.ledger.rates import RateCards
+    from microdrama.ledger.manual import open_books
 
-    cfg = ProjectConfig.load(config).ledger
-    url = url or cfg.url or f"sqlite:///{Path('out/ledger.sqlite').resolve()}"
-    ledger = Ledger(url)
-    evidence_dir = cfg.evidence_dir or (Path(url.removeprefix("sqlite:///")).parent / "evidence"
-                                        if url.startswith("sqlite:///") else Path("out/evidence"))
-    return ledger, RateCards.load(cfg.rate_card), EvidenceStore(evidence_dir)
+    return open_books(url, ProjectConfig.load(config).ledger)
 
 
 def _parse_date(value: Optional[str], name: str):
@@ -356,11 +321,7 @@ def _parse_date(value: Optional[str], name: str):
 @ledger_app.command("verify")
 def ledger_verify(ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Recompute the hash chain; name every edited, inserted or deleted row. Exit 1 if broken."""
-    try:
-        result = _open_ledger(ledger, config)[0].verify()
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    result = _open_ledger(ledger, config)[0].verify()
     (console if result.ok else err).print(result.describe(), highlight=False)
     if not result.ok:
         raise typer.Exit(code=1)
@@ -392,13 +353,9 @@ def ledger_add(
               "fx_rate": fx_rate, "description": description, "vendor": vendor, "contract_no": contract_no,
               "invoice_no": invoice_no, "affiliated": affiliated, "declaration_ref": declaration_ref,
               "person": person, "role": role, "hours": hours, "evidence": evidence}
-    try:
-        entry = parse_model(ManualEntry, {k: v for k, v in fields.items() if v not in (None, [])}, "ledger add")
-        led, rates, store = _open_ledger(ledger, config)
-        seq, _ = led.append(entry.to_entry(rates, store, Path.cwd()))
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    entry = parse_model(ManualEntry, {k: v for k, v in fields.items() if v not in (None, [])}, "ledger add")
+    led, rates, store = _open_ledger(ledger, config)
+    seq, _ = led.append(entry.to_entry(rates, store, Path.cwd()))
     console.print(f"recorded as seq {seq}")
 
 
@@ -408,14 +365,10 @@ def ledger_import(csv_file: Path = typer.Argument(..., help="CSV with columns ca
     """Import manual entries from CSV: every row is checked first; all are recorded or none."""
     from microdrama.ledger.manual import import_csv
 
-    try:
-        if not csv_file.is_file():
-            raise MicrodramaError(f"{csv_file}: no such file")
-        led, rates, store = _open_ledger(ledger, config)
-        seqs = import_csv(csv_file, led, rates, store)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    if not csv_file.is_file():
+        raise MicrodramaError(f"{csv_file}: no such file")
+    led, rates, store = _open_ledger(ledger, config)
+    seqs = import_csv(csv_file, led, rates, store)
     console.print(f"imported {len(seqs)} entries" + (f" (seq {seqs[0]}–{seqs[-1]})" if seqs else " (already imported)"))
 
 
@@ -424,11 +377,7 @@ def ledger_reverse(seq: int = typer.Argument(..., help="the entry to cancel"),
                    reason: str = typer.Option(..., help="why (kept in the ledger)"),
                    ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Correct a mistake with a reversing entry (entries are never edited)."""
-    try:
-        new = _open_ledger(ledger, config)[0].reverse(seq, reason)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    new = _open_ledger(ledger, config)[0].reverse(seq, reason)
     console.print(f"seq {seq} reversed by seq {new}")
 
 
@@ -436,11 +385,7 @@ def ledger_reverse(seq: int = typer.Argument(..., help="the entry to cancel"),
 def ledger_list(project: Optional[str] = typer.Option(None), run: Optional[str] = typer.Option(None, help="run id"),
                 ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Show ledger entries with their rate references."""
-    try:
-        rows = _open_ledger(ledger, config)[0].entries(project=project, run_id=run)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    rows = _open_ledger(ledger, config)[0].entries(project=project, run_id=run)
     table = Table(title=f"ledger ({len(rows)} entries)")
     for col in ("seq", "date", "kind", "category", "project", "RMB", "what", "rate"):
         table.add_column(col, overflow="fold")
@@ -463,17 +408,13 @@ def ledger_claim(
     from microdrama.ledger.claim import build_claim, write_claim_pack
     from microdrama.ledger.policy import PolicyRules
 
-    try:
-        first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
-        if first > last:
-            raise MicrodramaError(f"--from {first} is after --to {last}")
-        led = _open_ledger(ledger, config)[0]
-        claim = build_claim(led, PolicyRules.load(rules), project, first, last)
-        folder = out or Path("out/claims") / f"{project}_{first}_{last}"
-        paths = write_claim_pack(claim, folder)
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+    if first > last:
+        raise MicrodramaError(f"--from {first} is after --to {last}")
+    led = _open_ledger(ledger, config)[0]
+    claim = build_claim(led, PolicyRules.load(rules), project, first, last)
+    folder = out or Path("out/claims") / f"{project}_{first}_{last}"
+    paths = write_claim_pack(claim, folder)
     table = Table(title=f"claim {project} {first} – {last}: total {claim.total:,.2f} RMB")
     for col in ("programme", "eligible", "supported", "excluded"):
         table.add_column(col, overflow="fold")
@@ -501,14 +442,10 @@ def label_check(
     from microdrama.labels.check import check_file
 
     reports = []
-    try:
-        for f in files:
-            if not f.is_file():
-                raise MicrodramaError(f"{f}: no such file")
-            reports.append(check_file(f, require_c2pa=require_c2pa, trust_anchors=trust))
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    for f in files:
+        if not f.is_file():
+            raise MicrodramaError(f"{f}: no such file")
+        reports.append(check_file(f, require_c2pa=require_c2pa, trust_anchors=trust))
     if as_json:
         sys.stdout.write(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
     else:
@@ -530,15 +467,12 @@ def label_apply(files: list[Path] = typer.Argument(..., help="files to label in 
     from microdrama.config import ProjectConfig
     from microdrama.labels.apply import label_file
 
-    try:
-        cfg = ProjectConfig.load(config)
-        for f in files:
-            if not f.is_file():
-                raise MicrodramaError(f"{f}: no such file")
-            label = label_file(f, cfg.labels, produce_id=f"{content_id}-{f.stem}")
-            console.print(f"{f}: labelled ({label.reserved_code1[:20]}…)")
-    except (MicrodramaError, ValueError) as exc:
-        _fail(exc)
+    cfg = ProjectConfig.load(config)
+    for f in files:
+        if not f.is_file():
+            raise MicrodramaError(f"{f}: no such file")
+        label = label_file(f, cfg.labels, produce_id=f"{content_id}-{f.stem}")
+        console.print(f"{f}: labelled ({label.reserved_code1[:20]}…)")
 
 
 @filing_app.command("plan")
@@ -555,22 +489,17 @@ def filing_plan(
     from microdrama.config import ProjectConfig
     from microdrama.domain import Screenplay, load_model
     from microdrama.filing import plan_pack, write_pack
+    from microdrama.run import Manifest
 
-    try:
-        cfg = ProjectConfig.load(config)
-        per_minute = None
-        if source.is_dir():
-            sp = load_model(Screenplay, source / "screenplay.json")
-            manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
-            if manifest.get("cost"):
-                per_minute = Decimal(manifest["cost"]["per_finished_minute"])
-        else:
-            sp = load_model(Screenplay, source)
-        pack = plan_pack(sp, cfg, _parse_date(on, "--date") or date.today(), per_minute)
-        paths = write_pack(pack, out, "plan")
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    per_minute = None
+    if source.is_dir():
+        sp = load_model(Screenplay, source / "screenplay.json")
+        manifest = Manifest.read(source)
+        per_minute = Decimal(manifest.cost.per_finished_minute) if manifest.cost else None
+    else:
+        sp = load_model(Screenplay, source)
+    pack = plan_pack(sp, ProjectConfig.load(config), _parse_date(on, "--date") or date.today(), per_minute)
+    paths = write_pack(pack, out, "plan")
     fields = dict(pack.rows)
     console.print(f"review tier: [bold]{fields['审查层级 review tier']}[/] — {fields['层级依据 tier basis']}")
     for kind, path in paths.items():
@@ -583,14 +512,10 @@ def filing_online(runs: list[Path] = typer.Argument(..., help="finished run fold
                   out: Path = typer.Option(Path("out/filing"), help="output folder")) -> None:
     """Online filing (上线备案): durations, synopses, content hashes, label checks, actual cost, credits."""
     from microdrama.config import ProjectConfig
-    from microdrama.filing import online_pack, write_pack
+    from microdrama.filing import FiledEpisode, online_pack, write_pack
 
-    try:
-        pack = online_pack(runs, ProjectConfig.load(config))
-        paths = write_pack(pack, out, "online")
-    except MicrodramaError as exc:
-        _fail(exc)
-        return
+    pack = online_pack([FiledEpisode.from_run_dir(r) for r in runs], ProjectConfig.load(config))
+    paths = write_pack(pack, out, "online")
     for item in pack.table or []:
         console.print(f"episode {item['episode']}: {item['duration_s']} s, label check {item['label_check']}")
     for kind, path in paths.items():

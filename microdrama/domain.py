@@ -326,6 +326,19 @@ def parse_model(model: type[M], data: object, source: str | Path | None = None) 
         raise InputError(format_validation_error(exc, model, source)) from None
 
 
+def read_source(path: str | Path) -> Brief | Screenplay:
+    """A file holding `series:` and `episode:` is a screenplay; anything else must be a brief."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file. Pass a brief or screenplay YAML/JSON.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+    is_screenplay = isinstance(data, dict) and "series" in data and "episode" in data
+    return parse_model(Screenplay if is_screenplay else Brief, data, source=path)
+
+
 def dump_yaml(model: BaseModel) -> str:
     return yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False, width=100)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -116,41 +116,57 @@ def plan_pack(screenplay: Screenplay, config: ProjectConfig, on: date, cost_per_
     return Pack("规划备案 planning filing", rows)
 
 
-def online_pack(run_dirs: list[Path], config: ProjectConfig) -> Pack:
+@dataclass
+class FiledEpisode:
+    """What the online filing needs of one finished episode."""
+
+    screenplay: Screenplay
+    video: Path
+    sha256: str
+    duration_s: float
+    cost_rmb: Decimal
+    label_ok: bool | None = None  # None: not checked by the run that made it
+    failed_clauses: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_run_dir(cls, run_dir: Path) -> "FiledEpisode":
+        """A finished run folder, read back: its manifest, screenplay and cut."""
+        from microdrama.run import Manifest
+
+        manifest = Manifest.read(run_dir)
+        video = Path(run_dir) / "episode.mp4"
+        sha = sha256_file(video)
+        recorded = next((r for r in manifest.labels if Path(r["path"]).name == "episode.mp4"), None)
+        artifact = manifest.artifacts.get("episode.mp4")
+        checked = recorded is not None and artifact is not None and artifact.sha256 == sha  # this very file
+        return cls(screenplay=load_model(Screenplay, Path(run_dir) / "screenplay.json"), video=video, sha256=sha,
+                   duration_s=float(manifest.episode["duration_s"]),
+                   cost_rmb=Decimal(manifest.cost.episode_total) if manifest.cost else Decimal(0),
+                   label_ok=recorded["ok"] if checked else None,
+                   failed_clauses=[c["clause"] for c in recorded["clauses"] if not c["ok"]] if checked else [])
+
+
+def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
     from microdrama.labels.check import check_file
     from microdrama.media import probe
 
-    episodes, total_cost = [], Decimal(0)
-    title = ""
-    for run_dir in run_dirs:
-        manifest_path = run_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(f"{run_dir}: no manifest.json — is it a finished run folder (out/<run>)?")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("status") != "complete":
-            raise InputError(f"{run_dir}: the run is not complete; render it first")
-        sp = load_model(Screenplay, run_dir / "screenplay.json")
+    rows_by_episode, total_cost, title = [], Decimal(0), ""
+    for ep in episodes:
+        sp = ep.screenplay
         title = sp.series.title
-        video = run_dir / "episode.mp4"
-        sha = sha256_file(video)
-        recorded = next((r for r in manifest.get("labels") or [] if Path(r["path"]).name == "episode.mp4"), None)
-        if recorded is not None and manifest["artifacts"].get("episode.mp4", {}).get("sha256") == sha:
-            # The run checked this very file before declaring itself done: reuse that result.
-            label_ok = recorded["ok"]
-            failed = [c["clause"] for c in recorded["clauses"] if not c["ok"]]
-        else:
-            report = check_file(video, require_c2pa=config.labels.require_c2pa,
+        label_ok, failed = ep.label_ok, ep.failed_clauses
+        if label_ok is None:  # nobody checked this file yet: check it now
+            report = check_file(ep.video, require_c2pa=config.labels.require_c2pa,
                                 trust_anchors=config.labels.signing.trust_anchors if config.labels.signing else None)
             label_ok, failed = report.ok, [c.clause for c in report.clauses if not c.ok]
-        cost = Decimal(manifest["cost"]["episode_total"]) if manifest.get("cost") else Decimal(0)
-        total_cost += cost
-        episodes.append({
-            "episode": sp.episode.number, "title": sp.episode.title, "duration_s": round(probe(video).duration_s, 2),
-            "synopsis": sp.episode.synopsis, "sha256": sha,
+        total_cost += ep.cost_rmb
+        rows_by_episode.append({
+            "episode": sp.episode.number, "title": sp.episode.title, "duration_s": round(probe(ep.video).duration_s, 2),
+            "synopsis": sp.episode.synopsis, "sha256": ep.sha256,
             "label_check": "pass" if label_ok else "FAIL: " + ", ".join(failed),
-            "actual_cost_rmb": str(cost),
+            "actual_cost_rmb": str(ep.cost_rmb),
         })
-    episodes.sort(key=lambda e: e["episode"])
+    episodes_table = sorted(rows_by_episode, key=lambda e: e["episode"])
     f = config.filing
     rows = [
         ("剧名 title", title), ("上线平台 platform", f.platform or "—"),
@@ -160,10 +176,10 @@ def online_pack(run_dirs: list[Path], config: ProjectConfig) -> Pack:
         ("drama_type", str(f.drama_type)),
         ("备案号 licence / filing number", f.licence_number or "—"),
         ("主创 credits", "; ".join(f"{k}: {v}" for k, v in f.credits.items()) or "—"),
-        ("集数 episodes filed", str(len(episodes))),
+        ("集数 episodes filed", str(len(episodes_table))),
         ("声明 declaration", AI_DECLARATION_ZH),
     ]
-    return Pack("上线备案 online filing", rows, episodes)
+    return Pack("上线备案 online filing", rows, episodes_table)
 
 
 def write_pack(pack: Pack, out_dir: Path, stem: str) -> dict[str, Path]:

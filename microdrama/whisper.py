@@ -8,12 +8,15 @@ is used. Nothing is ever downloaded at run time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from microdrama.domain import Strict
 from microdrama.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from microdrama.stages import Transcript
 
 FETCH_HINT = (
     "On a connected machine: `pip install huggingface_hub` then "
@@ -47,3 +50,33 @@ class WhisperConfig(Strict):
         if self.english_only is not None:
             return self.english_only
         return self.model_path is None or Path(self.model_path).name.endswith(".en")
+
+
+TRANSCRIPT_FORMATS = ("srt", "vtt", "ass", "txt", "json")
+
+
+def write_transcript(transcript: "Transcript", stem: Path, formats: list[str]) -> list[Path]:
+    """Write a transcript as subtitle or text files next to `stem` (one per format)."""
+    import pysubs2
+
+    from microdrama.errors import InputError
+    from microdrama.files import atomic_path, atomic_write_text
+
+    unknown = [f for f in formats if f not in TRANSCRIPT_FORMATS]
+    if unknown or not formats:
+        raise InputError(f"--format {','.join(unknown) or '(empty)'}: choose from {', '.join(TRANSCRIPT_FORMATS)}")
+    subs = pysubs2.SSAFile()
+    for seg in transcript.segments:
+        subs.append(pysubs2.SSAEvent(start=int(seg.start * 1000), end=int(seg.end * 1000), text=seg.text))
+    written = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "txt":
+            atomic_write_text(path, transcript.text + "\n")
+        elif fmt == "json":
+            atomic_write_text(path, transcript.model_dump_json(indent=2))
+        else:
+            with atomic_path(path) as tmp:
+                subs.save(str(tmp), format_=fmt)
+        written.append(path)
+    return written

@@ -14,16 +14,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from microdrama.env import apply_offline_defaults
+from prefect import flow
 
-apply_offline_defaults()
-
-from prefect import flow  # noqa: E402
-
-from microdrama.config import ProjectConfig  # noqa: E402
-from microdrama.domain import Brief, Strict, dump_yaml, load_model, slugify  # noqa: E402
-from microdrama.errors import InputError, MicrodramaError  # noqa: E402
-from microdrama.pipelines.episode import episode_flow  # noqa: E402
+from microdrama.config import ProjectConfig
+from microdrama.domain import Brief, Strict, dump_yaml, load_model, slugify
+from microdrama.errors import InputError, MicrodramaError
+from microdrama.files import atomic_write_text
+from microdrama.pipelines.episode import episode_flow
 
 
 class SeriesSpec(Strict):
@@ -83,7 +80,7 @@ def episode_sources(spec_path: Path, spec: SeriesSpec, out_dir: Path) -> list[Pa
         path = folder / f"ep{n:02d}.yaml"
         text = dump_yaml(brief.model_copy(update={"episode": n}))
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
         sources.append(path)
     return sources
 
@@ -113,7 +110,5 @@ def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("ou
         futures = [pool.submit(one, i, src) for i, src in enumerate(sources, 1)]
         outcomes = [f.result() for f in futures]
     summary = SeriesSummary(title=spec.title, episodes=outcomes, wall_seconds=round(time.perf_counter() - started, 2))
-    report = Path(out_dir) / slug / "series.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    atomic_write_text(Path(out_dir) / slug / "series.json", summary.model_dump_json(indent=2))
     return summary

@@ -58,17 +58,17 @@ def run_solution(name: str, out_dir: Path, quick: bool = False, parallel: int = 
         return result
     report_dir = out_dir / f"{name}-report"
     if config.ledger.enabled:
-        from microdrama.ledger import Ledger
+        from microdrama.ledger import Ledger, ledger_url
         from microdrama.ledger.claim import build_claim, write_claim_pack
         from microdrama.ledger.policy import PolicyRules
 
-        ledger = Ledger(config.ledger.url or f"sqlite:///{(out_dir / 'ledger.sqlite').resolve()}")
+        ledger = Ledger(ledger_url(config.ledger.url, out_dir))
         today = date.today()
         claim = build_claim(ledger, PolicyRules.load(), config.project_code, today.replace(day=1), today)
         result.claim_html = str(write_claim_pack(claim, report_dir / "cost")["html"])
-    from microdrama.filing import online_pack, plan_pack, write_pack
+    from microdrama.filing import FiledEpisode, online_pack, plan_pack, write_pack
 
     first_sp = load_model(Screenplay, done[0] / "screenplay.json")
     result.filing = [str(write_pack(plan_pack(first_sp, config, date.today()), report_dir / "filing", "plan")["html"]),
-                     str(write_pack(online_pack(done, config), report_dir / "filing", "online")["html"])]
+                     str(write_pack(online_pack([FiledEpisode.from_run_dir(d) for d in done], config), report_dir / "filing", "online")["html"])]
     return result

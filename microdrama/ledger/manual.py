@@ -15,7 +15,7 @@ import shutil
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -24,6 +24,9 @@ from microdrama.errors import InputError, format_validation_error
 from microdrama.files import atomic_path
 from microdrama.ledger.rates import RateCards
 from microdrama.ledger.store import EntryIn, Ledger
+
+if TYPE_CHECKING:
+    from microdrama.config import LedgerConfig
 
 EvidenceKind = Literal["invoice", "contract", "declaration", "timesheet", "payment", "other"]
 ManualCategory = Literal["compute_rental", "model_api", "corpus", "staff", "equipment", "software", "other"]
@@ -169,3 +172,13 @@ def import_csv(path: str | Path, ledger: Ledger, rates: RateCards, evidence: Evi
     if not entries:
         raise InputError(f"{path}: no rows to import")
     return [seq for seq, created in ledger.append_many(entries) if created]
+
+
+def open_books(url: str | None, config: "LedgerConfig") -> tuple[Ledger, RateCards, EvidenceStore]:
+    """The ledger, rate cards and evidence store a command works on: an explicit URL wins over the config."""
+    from microdrama.ledger import ledger_url
+
+    url = url or ledger_url(config.url)
+    evidence_dir = config.evidence_dir or (Path(url.removeprefix("sqlite:///")).parent / "evidence"
+                                           if url.startswith("sqlite:///") else Path("out/evidence"))
+    return Ledger(url), RateCards.load(config.rate_card), EvidenceStore(evidence_dir)

@@ -4,6 +4,7 @@ config files, manifests, run folders, transcripts or the ledger."""
 from __future__ import annotations
 
 import os
+from typing import Mapping
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator
@@ -51,12 +52,13 @@ class ProviderConfig(Strict):
             return None
 
     @classmethod
-    def from_env(cls) -> "ProviderConfig | None":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ProviderConfig | None":
         """MICRODRAMA_LLM_BASE_URL (+ MICRODRAMA_LLM_MODEL, MICRODRAMA_LLM_API_KEY), or None if unset."""
-        url = os.environ.get(ENV_BASE_URL)
+        environ = os.environ if environ is None else environ
+        url = environ.get(ENV_BASE_URL)
         if not url:
             return None
-        model = os.environ.get(ENV_MODEL)
+        model = environ.get(ENV_MODEL)
         if not model:
             raise InputError(f"{ENV_BASE_URL} is set but {ENV_MODEL} is not; set the model name too")
         return cls(base_url=url, model=model)

@@ -1,0 +1,420 @@
+"""One episode run, as plain Python: its state, the stage calls, and the files it leaves behind.
+
+The Prefect flow in `pipelines/episode.py` only orders the steps; everything a step needs that is
+not a skill lives here and is testable without Prefect: reading the source, checking the stage
+choices and their options before anything is written, calling a skill through the
+content-addressed store with its cost recorded, the dub-QA retake policy, and the writers of the
+run folder (published files, labels, cost, filing packs, the manifest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+from microdrama import __version__
+from microdrama.artifact_store import ArtifactStore
+from microdrama.config import ProjectConfig
+from microdrama.domain import Screenplay, SpokenLine, dump_yaml, load_model
+from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
+from microdrama.files import atomic_write_text, publish, sha256_file
+from microdrama.ledger.meter import Attribution, Meter
+from microdrama.qa import LineQA, error_rate
+from microdrama.registry import SkillRegistry, default_registry
+from microdrama.skill import Usage
+from microdrama.stages import (
+    DubbedLine,
+    DubbingInput,
+    FinalCut,
+    StageModel,
+    StoryboardOutput,
+    SubtitleFiles,
+    TranscribeInput,
+)
+
+# Stages a render mode does not use (transcribe is checked when dub QA runs).
+UNUSED_STAGES = {"segmented": {"compose"}, "single-pass": {"finish", "assemble"}}
+# Everything a run publishes in its folder: removed first, so a failed run never leaves an earlier
+# run's files looking current.
+PUBLISHED = ["llm", "audio", "filing", "episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml",
+             "screenplay.json", "storyboard.json", "storyboard.png", "storyboard.html", "manifest.json"]
+OPENING_SECONDS = 3.0
+
+
+# ---- records -----------------------------------------------------------------------------------------
+
+
+class UsageRecord(BaseModel):
+    """A skill call's usage with its attribution. `cached` calls consumed nothing this run."""
+
+    run_id: str
+    project_code: str
+    flow: str = "episode"
+    task: str
+    episode: int
+    shot_id: str | None = None
+    line_id: str | None = None
+    cache_key: str
+    cached: bool
+    usage: Usage
+
+
+class RunCost(BaseModel):
+    currency: str = "RMB"
+    this_run: str = Field(description="cost of the steps executed in this run")
+    episode_total: str = Field(description="cost of every step of the episode, including reused ones")
+    per_finished_minute: str
+    by_category: dict[str, str] = Field(default_factory=dict)
+    rate_refs: list[str] = Field(default_factory=list)
+    ledger: str
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    run_dir: str
+    video: str
+    duration_s: float
+    shots: int
+    lines: int
+    wall_seconds: float
+    steps_run: int
+    steps_cached: int
+    usage: list[UsageRecord] = Field(default_factory=list)
+    cost: RunCost | None = None
+
+
+class DubQAReport(BaseModel):
+    skipped: str | None = Field(None, description="why dub QA did not run, or empty when it did")
+    lines: list[LineQA] = Field(default_factory=list)
+
+
+class ArtifactInfo(BaseModel):
+    sha256: str
+    bytes: int
+
+
+class Manifest(BaseModel):
+    """The run's record: inputs, skill versions, content hashes, timings, usage, cost and labels."""
+
+    status: Literal["complete"] = "complete"
+    run_id: str
+    microdrama_version: str
+    finished_at: str
+    source: dict[str, str] = Field(description="path and sha256 of the brief or screenplay")
+    config: ProjectConfig
+    skills: dict[str, dict[str, str]] = Field(description="stage -> skill, version, backend")
+    episode: dict[str, Any] = Field(description="video, duration_s, shots, lines")
+    timings: dict[str, float]
+    artifacts: dict[str, ArtifactInfo]
+    cost: RunCost | None = None
+    labels: list[dict[str, Any]] = Field(default_factory=list, description="label check report per published file")
+    dub_qa: DubQAReport = Field(default_factory=DubQAReport)
+    character_consistency: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    usage: list[UsageRecord] = Field(default_factory=list)
+    host: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "Manifest":
+        path = Path(run_dir) / "manifest.json"
+        if not path.is_file():
+            raise InputError(f"{run_dir}: no manifest.json — is it a finished run folder (out/<run>)?")
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(f"{path}: not a complete run manifest ({str(exc).splitlines()[0]}); "
+                             "render the episode again") from None
+
+
+# ---- before a run: read and check everything, write nothing ------------------------------------------
+
+
+def configure(config: ProjectConfig, *, visual: str | None = None,
+              environ: dict[str, str] | None = None) -> tuple[ProjectConfig, list[str]]:
+    """The config a command runs with, and a note for each choice made for the user.
+
+    `visual="video"` picks the diffusers video skill (and checks its model folder up front);
+    an LLM server named in the environment (MICRODRAMA_LLM_*) is used when the config has none,
+    and then writes the screenplay unless the config chose another writer.
+    """
+    from microdrama.llm.provider import ProviderConfig
+
+    notes: list[str] = []
+    if visual not in (None, "animatic", "video"):
+        raise InputError(f"--visual must be 'animatic' or 'video', not {visual!r}")
+    if visual == "video":
+        from microdrama.diffusion_registry import ModelRegistry, check_folder
+
+        config = config.model_copy(update={"stages": config.stages.model_copy(update={"visuals": "video-diffusers"})})
+        check_folder(ModelRegistry.load(config.video.registry).get(config.video.model))  # says what to download
+    provider = ProviderConfig.from_env(os.environ if environ is None else environ)
+    if provider and config.llm is None:
+        config = config.model_copy(update={"llm": provider})
+    if config.llm and config.stages.screenplay == "screenplay-rules":
+        config = config.model_copy(update={"stages": config.stages.model_copy(update={"screenplay": "screenplay-llm"})})
+        notes.append(f"writer: screenplay-llm agents on {config.llm.identity}")
+    return config, notes
+
+
+def used_stages(config: ProjectConfig) -> list[str]:
+    return [s for s in type(config.stages).model_fields if s not in UNUSED_STAGES[config.render.mode]]
+
+
+def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None) -> None:
+    """Every chosen skill exists, serves its stage, and accepts its options: checked before a run writes."""
+    registry = registry or default_registry()
+    for stage in used_stages(config):
+        skill_cls = registry.get(getattr(config.stages, stage))
+        if skill_cls.stage != stage:
+            raise InputError(f"stages.{stage}: skill '{skill_cls.name}' is a {skill_cls.stage} skill, "
+                             f"not a {stage} skill; choose one of {registry.names(stage)}")
+    for name in config.options:
+        skill_cls = registry.get(name)  # unknown names get a suggestion
+        skill_cls().parse_options(skill_cls.options_from_config(config))
+
+
+def load_translation(config: ProjectConfig, screenplay: Screenplay) -> dict[str, str]:
+    """Bilingual subtitles: line id -> translation, from a mapping file or a translated screenplay."""
+    import yaml
+
+    path = config.subtitles.translation
+    if path is None:
+        return {}
+    if not Path(path).is_file():
+        raise InputError(f"subtitles.translation: {path} does not exist")
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "series" in data and "episode" in data:
+        mapping = {ln.id: ln.text for ln in load_model(Screenplay, path).spoken_lines()}
+    elif isinstance(data, dict):
+        mapping = {str(k): str(v) for k, v in data.items()}
+    else:
+        raise InputError(f"subtitles.translation: {path} must map line ids to text, or be a translated screenplay")
+    missing = [ln.id for ln in screenplay.spoken_lines() if ln.id not in mapping]
+    if missing:
+        raise InputError(f"subtitles.translation: no translation for line(s) {', '.join(missing[:8])} in {path}")
+    return mapping
+
+
+def qa_plan(config: ProjectConfig, language: str) -> str | None:
+    """Why dub QA cannot run for this episode, or None when it can."""
+    if config.qa.dub_qa == "off":
+        return "switched off (qa.dub_qa: off)"
+    try:
+        import faster_whisper  # noqa: F401
+        english_only = config.whisper.is_english_only()
+        config.whisper.resolved_path()
+    except (ImportError, MicrodramaError) as exc:
+        reason = f"no Whisper available ({str(exc).splitlines()[0]})"
+    else:
+        if language == "en" or not english_only:
+            return None
+        reason = f"the Whisper model is English-only and the episode is '{language}'; configure whisper.model_path"
+    if config.qa.dub_qa == "on":
+        raise InputError(f"qa.dub_qa is 'on' but dub QA cannot run: {reason}")
+    return reason
+
+
+def opening_text(config: ProjectConfig, language: str) -> str | None:
+    """The opening card (片头): the filing or licence number, when there is one."""
+    licence = config.filing.licence_number
+    if not licence:
+        return None
+    return f"备案号：{licence}" if language == "zh" else f"Filing No. {licence}"
+
+
+# ---- the run -----------------------------------------------------------------------------------------
+
+
+class Run:
+    """Per-run state: the store, the attribution, the collected usage and progress output."""
+
+    def __init__(self, config: ProjectConfig, out_dir: Path, run_name: str, episode: int,
+                 force: bool = False, echo: Callable[[str], None] | None = None) -> None:
+        from microdrama.ledger import Ledger, ledger_url
+        from microdrama.ledger.rates import RateCards
+
+        self.id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        self.config = config
+        self.dir = Path(out_dir) / run_name
+        self.store = ArtifactStore(Path(out_dir) / ".store")
+        self.episode = episode
+        self.force = force
+        self.echo = echo or print
+        self.records: list[UsageRecord] = []
+        self._records_lock = threading.Lock()
+        # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
+        self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
+        self.meter: Meter | None = None
+        if config.ledger.enabled:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            self.meter = Meter(Ledger(ledger_url(config.ledger.url, out_dir)), RateCards.load(config.ledger.rate_card))
+
+    def progress(self, message: str) -> None:
+        self.echo(message)
+
+    def stage(self, stage: str, inputs: StageModel, *, task_name: str,
+              shot_id: str | None = None, line_id: str | None = None) -> BaseModel:
+        """Call the stage's configured skill through the store; its usage is attributed and priced."""
+        skill = default_registry().create(getattr(self.config.stages, stage))
+        inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
+        options = skill.parse_options(skill.options_from_config(self.config))
+        who = Attribution(run_id=self.id, project_code=self.config.project_code, flow="episode", task=task_name,
+                          episode=self.episode, shot_id=shot_id, line_id=line_id)
+
+        def meter(key: str, usage: Usage) -> None:
+            if self.meter:
+                self.meter.record(who, usage, key, force=self.force)
+
+        try:
+            result = self.store.run(skill, inputs, options, force=self.force, log=self.echo, before_commit=meter)
+        except BilledError as exc:  # failed, but the provider charged for it: the cost is real
+            if self.meter:
+                self.meter.record(who, exc.usage, self.store.key(skill, inputs, options), billed_failure=True)
+            raise
+        with self._records_lock:
+            self.records.append(UsageRecord(
+                run_id=self.id, project_code=self.config.project_code, task=task_name, episode=self.episode,
+                shot_id=shot_id, line_id=line_id, cache_key=result.key, cached=result.cached, usage=result.usage,
+            ))
+        return result.output
+
+    # -- the dub-QA retake policy ----------------------------------------------------------------
+
+    def dub(self, line: SpokenLine, screenplay: Screenplay, *, slower: bool = False) -> DubbedLine:
+        voice = screenplay.voice_of(line.speaker, self.config.narrator_voice)
+        if slower:
+            voice = voice.model_copy(update={"rate": max(80, int(voice.rate * 0.85))})
+        return self.stage("dubbing", DubbingInput(line_id=line.id, text=line.text, language=screenplay.series.language,
+                                                  voice=voice, emotion=line.emotion),
+                          task_name="dub-retake" if slower else "dub-line", shot_id=line.shot_id, line_id=line.id)
+
+    def check_dub(self, line: SpokenLine, screenplay: Screenplay,
+                  dubbed: DubbedLine) -> tuple[LineQA, DubbedLine, list[dict]]:
+        """Whisper hears the dubbed line; a line scoring over the threshold is re-dubbed once, slower,
+        and the better take is kept. Returns the QA row, the take kept and its words for alignment."""
+        lang = screenplay.series.language
+
+        def hear(take: DubbedLine):
+            transcript = self.stage("transcribe", TranscribeInput(audio=take.audio, language=lang),
+                                    task_name="dub-qa", shot_id=line.shot_id, line_id=line.id)
+            metric, score = error_rate(line.text, transcript.text, lang)
+            return transcript, metric, score
+
+        transcript, metric, score = hear(dubbed)
+        threshold = self.config.qa.threshold
+        qa = LineQA(line_id=line.id, expected=line.text, heard=transcript.text, metric=metric, score=score,
+                    flagged=score > threshold)
+        if qa.flagged and self.config.qa.resynthesise:
+            retake = self.dub(line, screenplay, slower=True)
+            t2, _, score2 = hear(retake)
+            if score2 < score:
+                dubbed, transcript = retake, t2
+                qa = qa.model_copy(update={"heard": t2.text, "score": score2, "flagged": score2 > threshold,
+                                           "resynthesised": True})
+        words = [{"start": w.start, "end": w.end, "word": w.word} for w in transcript.words]
+        return qa, dubbed, words
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def clear_published(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name in PUBLISHED:
+            target = self.dir / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+
+    def publish_outputs(self, screenplay: Screenplay, board: StoryboardOutput, dubbed: dict[str, DubbedLine],
+                        subs: SubtitleFiles, cut: FinalCut) -> Path:
+        """Everything a person looks at, under stable names in the run folder. Returns the cut's path."""
+        for record in self.records:  # prompts and replies of LLM calls, for audit and reproducibility
+            transcripts = self.store.folder(record.cache_key) / "llm"
+            for f in sorted(transcripts.glob("*.json")) if transcripts.is_dir() else []:
+                publish(f, self.dir / "llm" / record.task / f.name)
+        atomic_write_text(self.dir / "screenplay.yaml", dump_yaml(screenplay))
+        atomic_write_text(self.dir / "screenplay.json", screenplay.model_dump_json(indent=2))
+        atomic_write_text(self.dir / "storyboard.json", board.storyboard.model_dump_json(indent=2))
+        if board.sheet_png:
+            publish(board.sheet_png, self.dir / "storyboard.png")
+            publish(board.sheet_html, self.dir / "storyboard.html")
+        for line_id, d in dubbed.items():
+            publish(d.audio, self.dir / "audio" / f"{line_id}.wav")
+        publish(subs.srt, self.dir / "episode.srt")
+        publish(subs.ass, self.dir / "episode.ass")
+        return publish(cut.video, self.dir / "episode.mp4")
+
+    def label_outputs(self, files: list[Path], title: str) -> list[dict[str, Any]]:
+        """Embed TC260 metadata (and C2PA credentials when configured) in every published file, then
+        read everything back: a file that fails its label check stops the run before it is declared done."""
+        from microdrama.labels.apply import label_file
+        from microdrama.labels.check import check_file
+
+        cfg = self.config.labels
+        reports = []
+        for path in files:
+            label_file(path, cfg, produce_id=f"{self.id}-{path.stem}", title=title)
+            trust = cfg.signing.trust_anchors if cfg.signing else None
+            reports.append(check_file(path, require_c2pa=cfg.require_c2pa, trust_anchors=trust))
+        failed = [r for r in reports if not r.ok]
+        if failed:
+            detail = "; ".join(f"{Path(r.path).name}: " + ", ".join(c.clause for c in r.clauses if not c.ok)
+                               for r in failed)
+            raise RenderError(f"label check failed, episode not published as done: {detail}")
+        return [r.as_dict() for r in reports]
+
+    def cost(self, duration_s: float) -> RunCost | None:
+        if self.meter is None:
+            return None
+        cost = self.meter.summary(self.id, {r.cache_key for r in self.records})
+        return RunCost(currency=cost.currency, this_run=str(cost.this_run), episode_total=str(cost.episode_total),
+                       per_finished_minute=str(cost.per_minute(duration_s)),
+                       by_category={k: str(v) for k, v in cost.by_category.items()}, rate_refs=cost.rate_refs,
+                       ledger=self.meter.ledger.url)
+
+    def write_filing_packs(self, screenplay: Screenplay, summary: RunSummary, labels: list[dict[str, Any]]) -> None:
+        """Planning and online filing packs for this episode (`filing/`), from what this run holds in memory."""
+        from microdrama.filing import FiledEpisode, online_pack, plan_pack, write_pack
+
+        per_minute = Decimal(summary.cost.per_finished_minute) if summary.cost else None
+        if self.config.filing.budget_rmb is None and per_minute is None:
+            self.progress("filing packs skipped: no budget configured and no ledger estimate")
+            return
+        video = next((r for r in labels if Path(r["path"]).name == "episode.mp4"), None)
+        filed = FiledEpisode(
+            screenplay=screenplay, video=Path(summary.video), sha256=sha256_file(summary.video),
+            duration_s=summary.duration_s, cost_rmb=Decimal(summary.cost.episode_total) if summary.cost else Decimal(0),
+            label_ok=video["ok"] if video else None,
+            failed_clauses=[c["clause"] for c in video["clauses"] if not c["ok"]] if video else [])
+        write_pack(plan_pack(screenplay, self.config, date.today(), per_minute), self.dir / "filing", "plan")
+        write_pack(online_pack([filed], self.config), self.dir / "filing", "online")
+        self.progress(f"filing packs: {self.dir / 'filing'}")
+
+    def write_manifest(self, source: Path, summary: RunSummary, labels: list[dict[str, Any]],
+                       qa: DubQAReport, consistency: dict[str, dict[str, Any]]) -> Manifest:
+        """The run's record, written last: its presence with status 'complete' means the run finished."""
+        registry = default_registry()
+        skills = {}
+        for stage in used_stages(self.config):
+            cls = registry.get(getattr(self.config.stages, stage))
+            skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
+        artifacts = {str(p.relative_to(self.dir)): ArtifactInfo(sha256=sha256_file(p), bytes=p.stat().st_size)
+                     for p in sorted(self.dir.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+        manifest = Manifest(
+            run_id=self.id, microdrama_version=__version__,
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            source={"path": str(source), "sha256": sha256_file(source)}, config=self.config, skills=skills,
+            episode={"video": "episode.mp4", "duration_s": summary.duration_s, "shots": summary.shots,
+                     "lines": summary.lines},
+            timings={"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
+                     "steps_cached": summary.steps_cached},
+            artifacts=artifacts, cost=summary.cost, labels=labels, dub_qa=qa, character_consistency=consistency,
+            usage=self.records, host={"pid": os.getpid()})
+        atomic_write_text(self.dir / "manifest.json",
+                          json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return manifest
