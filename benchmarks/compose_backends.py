@@ -21,13 +21,21 @@ from pathlib import Path
 
 from microdrama.domain import Brief, Voice
 from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
-from microdrama.skills.compose_ffmpeg import ComposeInput, FfmpegComposer
+from microdrama.skills.animatic import AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import FfmpegComposer
 from microdrama.skills.compose_moviepy import MoviepyComposer
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
-from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter, ScreenplayInput
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
+from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.subtitles import SubtitleWriter
+from microdrama.stages import (
+    ComposeInput,
+    DubbingInput,
+    ScreenplayInput,
+    StoryboardInput,
+    SubtitlesInput,
+    VisualsInput,
+)
 
 
 def build_inputs(work: Path, seconds: float) -> ComposeInput:
@@ -50,9 +58,9 @@ def build_inputs(work: Path, seconds: float) -> ComposeInput:
     clips = {}
     for ts in kept:
         chars = [sp.series.character(c) for c in ts.shot.characters]
-        clips[ts.shot.id] = AnimaticRenderer()(AnimaticInput(shot=ts, characters=chars),
+        clips[ts.shot.id] = AnimaticRenderer()(VisualsInput(shot=ts, characters=chars),
                                                SkillContext(work / "clips")).output.video
-    subs = SubtitleWriter()(SubtitleInput(storyboard=board), SkillContext(work / "subs")).output
+    subs = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(work / "subs")).output
     return ComposeInput(storyboard=board, clips=clips, line_audio={c.line_id: audio[c.line_id] for c in board.cues()},
                         subtitles_ass=subs.ass)
 

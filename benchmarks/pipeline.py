@@ -29,7 +29,8 @@ import yaml
 
 from microdrama.domain import Brief, dump_yaml
 from microdrama.skill import SkillContext
-from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter, ScreenplayInput
+from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter
+from microdrama.stages import ScreenplayInput
 
 
 def screenplay_of(seconds: float) -> dict:
@@ -137,8 +138,10 @@ def episode(work: Path, name: str, screenplay: dict, env: dict, rss: bool = Fals
 def hand_written_vs_compose(work: Path, name: str) -> dict:
     """Same inputs, same output: the single-pass compose skill vs one ffmpeg command typed by hand."""
     from microdrama.domain import Storyboard
+    from microdrama.finishing import mark_font_size
     from microdrama.media import cjk_font_path, run_ffmpeg
-    from microdrama.skills.compose_ffmpeg import ComposeInput, FfmpegComposer, mark_font_size
+    from microdrama.skills.compose_ffmpeg import FfmpegComposer
+    from microdrama.stages import ComposeInput
 
     manifest = json.loads((work / "out" / name / "manifest.json").read_text(encoding="utf-8"))
     store = work / "out" / ".store"

@@ -30,7 +30,11 @@ err = Console(stderr=True)
 def _boundary(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except MicrodramaError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
     return guarded
 
 

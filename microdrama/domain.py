@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Iterator, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from microdrama.errors import InputError, format_validation_error
 

@@ -33,32 +33,47 @@ packages = ["{pkg}"]
 
 SKILL = '''"""A custom skill: an episode poster (title and tagline on a 9:16 card).
 
-Copy this file to make your own skill: set the class attributes, define Input and Output models,
-validate in check_inputs, do the work in run, write only inside ctx, return (output, usage).
+Copy this file to make your own skill: set the class attributes, take a stage contract from
+`microdrama.stages` as Input and Output (or define one for a new stage, as here), put knobs only
+this backend has in a strict Options model, validate in check_inputs, do the work in run, write
+only inside ctx, return (output, usage).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from PIL import Image, ImageDraw
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from microdrama.domain import Strict
 from microdrama.errors import InputError
-from microdrama.panels import font, wrap_text
 from microdrama.skill import Skill, SkillContext
+from microdrama.stages import FrameSpec, StageModel
+from microdrama.text import font, wrap_text
 
 
-class PosterInput(BaseModel):
+class PosterInput(StageModel):
+    """A new stage's contract: strict, so a typo in a key is an error, not a silent default."""
+
+    stage: ClassVar[str] = "poster"
     title: str = Field(min_length=1, description="the series title")
     tagline: str = Field("", description="one line that sells the episode")
-    width: int = Field(1080, ge=64, le=4096)
-    height: int = Field(1920, ge=64, le=4096)
+    frame: FrameSpec = Field(default_factory=FrameSpec, description="poster size (fps is unused)")
 
 
-class Poster(BaseModel):
+class Poster(StageModel):
+    stage: ClassVar[str] = "poster"
     image: str
 
 
-class PosterSkill(Skill[PosterInput, Poster]):
+class PosterOptions(Strict):
+    """What only this backend has: the card's colours."""
+
+    background: str = Field("#181228", pattern=r"^#[0-9a-fA-F]{{6}}$", description="background colour '#rrggbb'")
+
+
+class PosterSkill(Skill[PosterInput, Poster, PosterOptions]):
     name = "{slug}-poster"
     stage = "poster"
     version = "1"
@@ -66,21 +81,23 @@ class PosterSkill(Skill[PosterInput, Poster]):
     description = "Draws a 9:16 poster with the title and tagline ({title})."
     Input = PosterInput
     Output = Poster
+    Options = PosterOptions
 
-    def check_inputs(self, inputs: PosterInput) -> None:
-        if inputs.width > inputs.height:
-            raise InputError("posters are vertical: width must not exceed height")
+    def check_inputs(self, inputs: PosterInput, options: PosterOptions) -> None:
+        if inputs.frame.width > inputs.frame.height:
+            raise InputError("frame: posters are vertical; width must not exceed height")
 
-    def run(self, inputs: PosterInput, ctx: SkillContext):
-        img = Image.new("RGB", (inputs.width, inputs.height), (24, 18, 40))
+    def run(self, inputs: PosterInput, options: PosterOptions, ctx: SkillContext):
+        width, height = inputs.frame.width, inputs.frame.height
+        img = Image.new("RGB", (width, height), options.background)
         draw = ImageDraw.Draw(img)
-        big, small = font(inputs.width // 9), font(inputs.width // 22)
-        y = inputs.height // 3
-        for row in wrap_text(inputs.title, big, inputs.width * 0.85):
-            draw.text((inputs.width // 2, y), row, font=big, fill=(255, 214, 80), anchor="mt")
+        big, small = font(width // 9), font(width // 22)
+        y = height // 3
+        for row in wrap_text(inputs.title, big, width * 0.85):
+            draw.text((width // 2, y), row, font=big, fill=(255, 214, 80), anchor="mt")
             y += int(big.size * 1.3)
-        for row in wrap_text(inputs.tagline, small, inputs.width * 0.8):
-            draw.text((inputs.width // 2, y + small.size), row, font=small, fill=(240, 240, 240), anchor="mt")
+        for row in wrap_text(inputs.tagline, small, width * 0.8):
+            draw.text((width // 2, y + small.size), row, font=small, fill=(240, 240, 240), anchor="mt")
             y += int(small.size * 1.4)
         path = ctx.path("poster.png")
         img.save(path)
@@ -89,14 +106,24 @@ class PosterSkill(Skill[PosterInput, Poster]):
 
 TEST = '''from PIL import Image
 
+import pytest
+
+from microdrama.errors import InputError
 from microdrama.skill import SkillContext
-from {pkg}.poster import PosterInput, PosterSkill
+from {pkg}.poster import PosterSkill
 
 
 def test_poster_is_drawn(tmp_path):
-    result = PosterSkill()(PosterInput(title="{title}", tagline="第一集", width=270, height=480), SkillContext(tmp_path))
+    skill = PosterSkill()
+    inputs = skill.parse_input({{"title": "{title}", "tagline": "第一集", "frame": {{"width": 270, "height": 480}}}})
+    result = skill(inputs, SkillContext(tmp_path))
     assert Image.open(result.output.image).size == (270, 480)
     assert result.usage.quantities == {{"images": 1.0}}
+
+
+def test_a_misspelt_key_is_an_error():
+    with pytest.raises(InputError, match="titel"):
+        PosterSkill().parse_input({{"titel": "x"}})
 
 
 def test_skill_is_registered_through_its_entry_point():

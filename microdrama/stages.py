@@ -16,7 +16,17 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from microdrama.domain import Brief, Character, Emotion, Language, Screenplay, Storyboard, Strict, TimedShot, Voice
+from microdrama.domain import (
+    Brief,
+    Character,
+    Emotion,
+    Language,
+    Screenplay,
+    Storyboard,
+    Strict,
+    TimedShot,
+    Voice,
+)
 from microdrama.labels.visible import AiMark
 
 FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", description="a file name stem: letters, digits, _ and -")]

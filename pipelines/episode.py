@@ -22,7 +22,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from microdrama.config import ProjectConfig
-from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
+from microdrama.domain import (
+    Brief,
+    Character,
+    Screenplay,
+    SpokenLine,
+    Storyboard,
+    TimedShot,
+    read_source,
+)
 from microdrama.run import (
     OPENING_SECONDS,
     DubQAReport,

@@ -12,9 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
-
 from prefect import flow
+from pydantic import BaseModel, Field, model_validator
 
 from microdrama.config import ProjectConfig
 from microdrama.domain import Brief, Strict, dump_yaml, load_model, slugify

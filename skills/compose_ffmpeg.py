@@ -15,7 +15,13 @@ from pathlib import Path
 
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, check_cut, mix_dialogue, overlay_filters, write_concat_list
+from microdrama.finishing import (
+    MIX_RATE,
+    check_cut,
+    mix_dialogue,
+    overlay_filters,
+    write_concat_list,
+)
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ComposeInput, FinalCut, NoOptions

@@ -10,10 +10,10 @@ height cuts off the last row of wrapped Chinese text.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
-
-from pathlib import Path
 
 from microdrama.deps import require
 from microdrama.errors import InputError

@@ -12,6 +12,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+
 from microdrama.domain import Emotion, Language, Voice
 from microdrama.errors import InputError, RenderError
 from microdrama.espeak import EspeakError, speak

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from microdrama.deps import require
-from microdrama.diffusion_registry import GpuMeter, ModelRegistry, device_name, pick_device, seed_for, using
+from microdrama.diffusion_registry import (
+    GpuMeter,
+    ModelRegistry,
+    device_name,
+    pick_device,
+    seed_for,
+    using,
+)
 from microdrama.domain import Strict
 from microdrama.errors import InputError
 from microdrama.files import atomic_path

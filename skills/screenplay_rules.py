@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+
+from microdrama.assets import ASSETS_DIR
 from microdrama.domain import (
     NARRATOR,
     Brief,
@@ -30,7 +32,6 @@ from microdrama.domain import (
 from microdrama.errors import InputError
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, ScreenplayInput
-from microdrama.assets import ASSETS_DIR
 
 TEMPLATE_DIR = ASSETS_DIR / "screenplay_templates"
 ROLES = ("protagonist", "antagonist", "ally")

@@ -14,7 +14,14 @@ import math
 
 from PIL import Image, ImageDraw
 
-from microdrama.domain import NARRATOR, LineCue, Screenplay, Storyboard, TimedShot, estimate_speech_seconds
+from microdrama.domain import (
+    NARRATOR,
+    LineCue,
+    Screenplay,
+    Storyboard,
+    TimedShot,
+    estimate_speech_seconds,
+)
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.panels import draw_scene

@@ -97,8 +97,12 @@ def transcribe_array(audio: np.ndarray, cfg: WhisperConfig, language: str | None
             words_of = lambda ws: [Word(start=w["start"], end=w["end"], word=w["word"],  # noqa: E731
                                         probability=w.get("probability", 1.0)) for w in ws]
         else:
-            seg_iter, info = model.transcribe(piece, language=language, word_timestamps=word_timestamps,
-                                              beam_size=1, vad_filter=False, condition_on_previous_text=False)
+            try:
+                seg_iter, info = model.transcribe(piece, language=language, word_timestamps=word_timestamps,
+                                                  beam_size=1, vad_filter=False, condition_on_previous_text=False)
+            except ValueError as exc:  # e.g. an unknown language code
+                raise InputError(f"language {language!r}: {exc}. Use a Whisper code such as 'zh' or 'en', "
+                                 "or leave it empty to detect") from None
             detected = detected or info.language
             probability = probability if probability is not None else info.language_probability
             raw = [(s.start, s.end, s.text, s.words or []) for s in seg_iter]

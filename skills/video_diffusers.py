@@ -18,7 +18,14 @@ import numpy as np
 from pydantic import Field
 
 from microdrama.deps import require
-from microdrama.diffusion_registry import GpuMeter, ModelRegistry, device_name, pick_device, seed_for, using
+from microdrama.diffusion_registry import (
+    GpuMeter,
+    ModelRegistry,
+    device_name,
+    pick_device,
+    seed_for,
+    using,
+)
 from microdrama.domain import Character, Strict, TimedShot
 from microdrama.errors import InputError
 from microdrama.files import atomic_path

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from microdrama.domain import NARRATOR, Screenplay, Voice
 from microdrama.skill import SkillContext
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
+from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.stages import DubbingInput
 
 
 def dub_all(screenplay: Screenplay, folder: Path) -> tuple[dict[str, str], dict[str, float]]:

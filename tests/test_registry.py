@@ -4,7 +4,11 @@ import textwrap
 import pytest
 
 from microdrama.errors import UnknownSkillError
-from microdrama.registry import DuplicateSkillError, SkillRegistry, build_default_registry
+from microdrama.registry import (
+    DuplicateSkillError,
+    SkillRegistry,
+    build_default_registry,
+)
 from microdrama.skills.animatic import AnimaticRenderer
 
 

@@ -6,10 +6,10 @@ templates; an LLM agent (lesson-free, see agents/screenwriter.py) is held to the
 """
 
 from _common import out_dir
-
 from microdrama.domain import Brief, dump_yaml
 from microdrama.skill import SkillContext
-from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter, ScreenplayInput
+from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter
+from microdrama.stages import ScreenplayInput
 
 folder = out_dir("01")
 brief = Brief(title="归来", premise="三年前被赶出家门的千金，以最大股东身份归来", genre="revenge",

@@ -6,9 +6,9 @@ sound and subtitles agree to the frame. The contact sheet is what a director rev
 """
 
 from _common import out_dir, short_screenplay
-
 from microdrama.skill import SkillContext
-from microdrama.skills.storyboard import StoryboardInput, StoryboardSkill
+from microdrama.skills.storyboard import StoryboardSkill
+from microdrama.stages import StoryboardInput
 
 folder = out_dir("02")
 screenplay = short_screenplay(folder)

@@ -6,10 +6,10 @@ worker process, so the same line always produces the same bytes — the basis of
 """
 
 from _common import out_dir, short_screenplay
-
 from microdrama.domain import NARRATOR, Voice
 from microdrama.skill import SkillContext
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
+from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.stages import DubbingInput
 
 folder = out_dir("04")
 screenplay = short_screenplay(folder)

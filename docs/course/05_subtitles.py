@@ -6,15 +6,16 @@ closing punctuation never starts a row. SRT is for platforms; ASS carries the st
 """
 
 import pysubs2
-from _common import out_dir, short_screenplay
 
+from _common import out_dir, short_screenplay
 from microdrama.skill import SkillContext
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.subtitles import SubtitleWriter
+from microdrama.stages import StoryboardInput, SubtitlesInput
 
 folder = out_dir("05")
 board, _ = time_shots(StoryboardInput(screenplay=short_screenplay(folder)))
-out = SubtitleWriter()(SubtitleInput(storyboard=board), SkillContext(folder)).output
+out = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(folder)).output
 for event in pysubs2.load(out.srt):
     print(f"{event.start / 1000:6.2f}-{event.end / 1000:6.2f}  {event.plaintext!r}")
 

@@ -7,15 +7,21 @@ an edited line re-renders one shot, not the episode.
 """
 
 from _common import out_dir, short_screenplay
-
 from microdrama.domain import NARRATOR, Voice
 from microdrama.media import probe
 from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
-from microdrama.skills.compose_ffmpeg import ComposeInput, FfmpegComposer
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
+from microdrama.skills.animatic import AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import FfmpegComposer
+from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.subtitles import SubtitleWriter
+from microdrama.stages import (
+    ComposeInput,
+    DubbingInput,
+    StoryboardInput,
+    SubtitlesInput,
+    VisualsInput,
+)
 
 W, H, FPS = 360, 640, 15
 folder = out_dir("06")
@@ -26,10 +32,10 @@ for ln in sp.spoken_lines():
     d = EspeakDubbing()(DubbingInput(line_id=ln.id, text=ln.text, language="zh", voice=voice), SkillContext(folder)).output
     audio[ln.id], durations[ln.id] = d.audio, d.duration_s
 board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations=durations, fps=FPS))
-clips = {s.shot.id: AnimaticRenderer()(AnimaticInput(shot=s, characters=[sp.series.character(c) for c in s.shot.characters],
+clips = {s.shot.id: AnimaticRenderer()(VisualsInput(shot=s, characters=[sp.series.character(c) for c in s.shot.characters],
                                                      width=W, height=H, fps=FPS), SkillContext(folder)).output.video
          for s in board.shots}
-subs = SubtitleWriter()(SubtitleInput(storyboard=board, width=W, height=H, font_size=22), SkillContext(folder)).output
+subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, font_size=22), SkillContext(folder)).output
 cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
                                     width=W, height=H), SkillContext(folder)).output
 print("cut:", cut.video, probe(cut.video))

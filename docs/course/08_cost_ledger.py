@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 from _common import out_dir
-
 from microdrama.ledger import EntryIn, Ledger
 from microdrama.ledger.claim import build_claim, write_claim_pack
 from microdrama.ledger.meter import Attribution, Meter

@@ -10,9 +10,9 @@ import shutil
 from datetime import date
 from decimal import Decimal
 
-from _common import out_dir
 from PIL import Image
 
+from _common import out_dir
 from microdrama.filing import ReviewTiers
 from microdrama.labels.apply import LabelsConfig, label_file
 from microdrama.labels.check import check_file

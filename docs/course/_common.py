@@ -5,7 +5,8 @@ from pathlib import Path
 
 from microdrama.domain import Brief, Screenplay
 from microdrama.skill import SkillContext
-from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter, ScreenplayInput
+from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter
+from microdrama.stages import ScreenplayInput
 
 
 def out_dir(lesson: str) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from microdrama.domain import Strict
+from microdrama.errors import InputError, format_validation_error
 from microdrama.labels.carriers import content_hash, write_label
 from microdrama.labels.credentials import SigningConfig, sign_file
 from microdrama.labels.tc260 import PROVIDER_CODE, AigcLabel, check_value
@@ -34,9 +35,12 @@ class LabelsConfig(Strict):
 
 def label_file(path: Path, config: LabelsConfig, produce_id: str, title: str = "") -> AigcLabel:
     """TC260 metadata first (with the content hash), then the C2PA signature over the result."""
-    label = AigcLabel(content_producer=config.producer_code, produce_id=produce_id,
-                      reserved_code1=f"sha256-{content_hash(path)}", content_propagator=config.propagator_code,
-                      reserved_code2="c2pa" if config.signing else "")
+    try:
+        label = AigcLabel(content_producer=config.producer_code, produce_id=produce_id,
+                          reserved_code1=f"sha256-{content_hash(path)}", content_propagator=config.propagator_code,
+                          reserved_code2="c2pa" if config.signing else "")
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, AigcLabel, f"the AIGC label for {path.name}")) from None
     write_label(path, label.to_json())
     if config.signing:
         sign_file(path, config.signing, title or path.name, config.producer_code)

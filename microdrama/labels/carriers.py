@@ -23,8 +23,8 @@ import zlib
 from pathlib import Path
 
 from microdrama.errors import InputError, RenderError
-from microdrama.media import run_ffmpeg
 from microdrama.files import atomic_path
+from microdrama.media import run_ffmpeg
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 XMP_KEYWORD = b"XML:com.adobe.xmp"

@@ -16,9 +16,15 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from microdrama.ledger.policy import PolicyRules, ProgrammeResult, compute_programme, evidence_gaps, fen
-from microdrama.ledger.store import Entry, Ledger, VerifyResult
 from microdrama.files import atomic_path, atomic_write_bytes, atomic_write_text
+from microdrama.ledger.policy import (
+    PolicyRules,
+    ProgrammeResult,
+    compute_programme,
+    evidence_gaps,
+    fen,
+)
+from microdrama.ledger.store import Entry, Ledger, VerifyResult
 
 LINE_COLUMNS = ["seq", "occurred_on", "kind", "category", "description", "amount", "currency", "fx_rate",
                 "amount_rmb", "rate_ref", "vendor", "contract_no", "invoice_no", "affiliated", "declaration_ref",

@@ -9,10 +9,10 @@ importing the same file twice records nothing the second time.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import shutil
-import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal

@@ -24,7 +24,6 @@ from microdrama.ledger.store import Category
 from microdrama.skill import Usage
 
 
-
 def default_rate_card_path() -> Path:
     from microdrama.assets import ASSETS_DIR
 

@@ -4,13 +4,14 @@ import av
 import numpy as np
 import pytest
 
-import microdrama.diffusion_registry as models
-from microdrama.errors import InputError
+import microdrama.diffusion_registry as diffusion_registry
 from microdrama.diffusion_registry import ModelRegistry, check_folder
+from microdrama.errors import InputError
 from microdrama.skill import SkillContext
-from microdrama.skills.keyframe_diffusers import DiffusersKeyframe, KeyframeInput
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.video_diffusers import DiffusersVideoRenderer, VideoInput
+from microdrama.skills.keyframe_diffusers import DiffusersKeyframe
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.video_diffusers import DiffusersVideoRenderer
+from microdrama.stages import EncodeSpec, KeyframeInput, StoryboardInput, VisualsInput
 
 W, H, FPS = 270, 480, 15
 
@@ -23,8 +24,10 @@ def shot(screenplay, i=0):
 def render(screenplay, registry, tmp_path, **kw):
     ts = shot(screenplay)
     chars = [screenplay.series.character(c) for c in ts.shot.characters]
-    return DiffusersVideoRenderer()(VideoInput(shot=ts, characters=chars, width=W, height=H, fps=FPS, model="tiny-wan",
-                                               registry=str(registry), device="cpu", **kw), SkillContext(tmp_path)), ts
+    encode = EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast")
+    options = {"model": "tiny-wan", "registry": registry, "device": "cpu", **kw}
+    return DiffusersVideoRenderer()(VisualsInput(shot=ts, characters=chars, encode=encode), SkillContext(tmp_path),
+                                    options), ts
 
 
 def decoded(path):
@@ -55,7 +58,7 @@ def test_the_same_shot_renders_the_same_pixels(tiny_models, screenplay, tmp_path
 
 def test_the_pipeline_is_loaded_once_per_process(tiny_models, screenplay, tmp_path, monkeypatch):
     _, registry = tiny_models
-    models._resident.clear()
+    diffusion_registry._resident.clear()
     import diffusers
 
     calls = []
@@ -90,18 +93,21 @@ def test_keyframe_model_draws_a_reference_image(tiny_models, tmp_path):
     from PIL import Image
 
     _, registry = tiny_models
-    out = DiffusersKeyframe()(KeyframeInput(key="lin", prompt="a woman in a white shirt", model="tiny-sd",
-                                            registry=str(registry), device="cpu"), SkillContext(tmp_path)).output
+    options = {"model": "tiny-sd", "registry": registry, "device": "cpu"}
+    out = DiffusersKeyframe()(KeyframeInput(key="lin", prompt="a woman in a white shirt"), SkillContext(tmp_path),
+                              options).output
     assert Image.open(out.image).size == (32, 32)
-    again = DiffusersKeyframe()(KeyframeInput(key="lin", prompt="a woman in a white shirt", model="tiny-sd",
-                                              registry=str(registry), device="cpu"), SkillContext(tmp_path / "b")).output
+    again = DiffusersKeyframe()(KeyframeInput(key="lin", prompt="a woman in a white shirt"),
+                                SkillContext(tmp_path / "b"), options).output
     assert again.seed == out.seed  # a character's seed is fixed by its id
 
 
 def test_image_models_are_refused_for_video(tiny_models, screenplay):
     _, registry = tiny_models
     with pytest.raises(InputError, match="makes images, not video"):
-        DiffusersVideoRenderer().check_inputs(VideoInput(shot=shot(screenplay), model="tiny-sd", registry=str(registry)))
+        skill = DiffusersVideoRenderer()
+        skill.check_inputs(VisualsInput(shot=shot(screenplay)), skill.parse_options({"model": "tiny-sd",
+                                                                                    "registry": registry}))
 
 
 def test_bundled_registry_records_licences_and_9_16_defaults():

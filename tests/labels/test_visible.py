@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from tests.helpers import dub_all
-
+from microdrama.finishing import MIX_RATE, morse_ai
 from microdrama.labels.check import check_file
-from microdrama.labels.visible import measure, text_band_height
+from microdrama.labels.visible import AiMark, measure, text_band_height
 from microdrama.media import run_ffmpeg
 from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
-from microdrama.skills.compose_ffmpeg import MIX_RATE, AiMark, ComposeInput, FfmpegComposer, morse_ai
-from microdrama.skills.storyboard import StoryboardInput, time_shots
+from microdrama.skills.animatic import AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import FfmpegComposer
+from microdrama.skills.storyboard import time_shots
+from microdrama.stages import ComposeInput, EncodeSpec, StoryboardInput, VisualsInput
+from tests.helpers import dub_all
 
 W, H = 540, 960
 
@@ -25,16 +26,17 @@ def parts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("visible")
     audio, durations = dub_all(sp, tmp / "audio")
     board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations=durations, fps=15))
-    clips = {ts.shot.id: AnimaticRenderer()(AnimaticInput(
-        shot=ts, characters=[sp.series.character(c) for c in ts.shot.characters], width=W, height=H, fps=15),
+    clips = {ts.shot.id: AnimaticRenderer()(VisualsInput(
+        shot=ts, characters=[sp.series.character(c) for c in ts.shot.characters],
+        encode=EncodeSpec(width=W, height=H, fps=15, crf=18, preset="ultrafast")),
         SkillContext(tmp / "clips")).output.video for ts in board.shots}
     return tmp, board, clips, audio
 
 
 def compose(parts, name, **kw):
     tmp, board, clips, audio = parts
-    return FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, width=W, height=H,
-                                         basename=name, **kw), SkillContext(tmp / name)).output.video
+    return FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio,
+                                         encode=EncodeSpec(width=W, height=H, fps=15), basename=name, **kw), SkillContext(tmp / name)).output.video
 
 
 def test_mark_is_measured_at_least_five_percent_for_two_seconds(parts):

@@ -4,10 +4,11 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel
 
+from microdrama.artifact_store import ArtifactStore
 from microdrama.ledger.meter import Attribution, Meter
 from microdrama.ledger.rates import RateCards
 from microdrama.skill import Skill, Usage
-from microdrama.store import ArtifactStore
+from microdrama.stages import NoOptions
 
 WHO = Attribution(run_id="run-1", project_code="P1", flow="episode", task="render-shot", episode=1, shot_id="s01")
 
@@ -55,12 +56,12 @@ class Out(BaseModel):
     n: int
 
 
-class Counting(Skill[In, Out]):
+class Counting(Skill[In, Out, NoOptions]):
     name, stage, version, backend, description = "count", "test", "1", "python", "test"
     Input, Output = In, Out
     runs = 0
 
-    def run(self, inputs, ctx):
+    def run(self, inputs, options, ctx):
         Counting.runs += 1
         return Out(n=inputs.n), {}
 

@@ -9,8 +9,8 @@ import yaml
 
 from microdrama.config import ProjectConfig
 from microdrama.errors import InputError
+from microdrama.files import sha256_file
 from microdrama.media import probe
-from microdrama.store import sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +81,9 @@ def test_second_run_reuses_every_step(rendered, prefect):
 
 
 def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
-    from tests.conftest import TINY_SCREENPLAY
     import copy
+
+    from tests.conftest import TINY_SCREENPLAY
 
     root, _, _ = rendered
     edited = copy.deepcopy(TINY_SCREENPLAY)

@@ -5,8 +5,9 @@ import pytest
 from microdrama.domain import CameraMove
 from microdrama.errors import InputError
 from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer, motion_filter
-from microdrama.skills.storyboard import StoryboardInput, time_shots
+from microdrama.skills.animatic import AnimaticRenderer, motion_filter
+from microdrama.skills.storyboard import time_shots
+from microdrama.stages import StoryboardInput, VisualsInput
 
 
 def timed_shots(screenplay):
@@ -23,8 +24,8 @@ def frames_of(path):
 def render(screenplay, tmp_path, index, **kw):
     ts = timed_shots(screenplay)[index]
     chars = [screenplay.series.character(c) for c in ts.shot.characters]
-    size = {"width": 144, "height": 256, "fps": 12, **kw}
-    return AnimaticRenderer()(AnimaticInput(shot=ts, characters=chars, **size),
+    encode = {"width": 144, "height": 256, "fps": 12, "crf": 18, "preset": "ultrafast", **kw}
+    return AnimaticRenderer()(VisualsInput(shot=ts, characters=chars, encode=encode),
                               SkillContext(tmp_path)), ts
 
 
@@ -56,6 +57,8 @@ def test_every_camera_move_builds_a_filter():
         assert "1080" in motion_filter(move, 30, 1080, 1920, 30)
 
 
-def test_odd_sizes_are_rejected(screenplay, tmp_path):
-    with pytest.raises(InputError, match="must be even"):
+def test_odd_sizes_are_rejected_naming_the_field(screenplay, tmp_path):
+    with pytest.raises(ValueError, match="multiple of 2"):
         render(screenplay, tmp_path, 0, width=145)
+    with pytest.raises(InputError, match=r"encode\.width.*multiple of 2"):
+        AnimaticRenderer().parse_input({"shot": timed_shots(screenplay)[0].model_dump(), "encode": {"width": 145}})

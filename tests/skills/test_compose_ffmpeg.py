@@ -2,18 +2,29 @@
 import pysubs2
 import pytest
 
+from microdrama.errors import InputError
+from microdrama.finishing import mark_font_size
+from microdrama.labels.visible import AiMark
+from microdrama.media import probe
+from microdrama.skill import SkillContext
+from microdrama.skills.animatic import AnimaticRenderer
+from microdrama.skills.compose_ffmpeg import FfmpegComposer
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.subtitles import SubtitleWriter
+from microdrama.stages import (
+    ComposeInput,
+    EncodeSpec,
+    StoryboardInput,
+    SubtitlesInput,
+    SubtitleStyle,
+    VisualsInput,
+)
+from microdrama.text import font
 from tests.helpers import dub_all
 
-from microdrama.errors import InputError
-from microdrama.media import probe
-from microdrama.panels import font
-from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticInput, AnimaticRenderer
-from microdrama.skills.compose_ffmpeg import AiMark, ComposeInput, FfmpegComposer, mark_font_size
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter
-
 W, H, FPS = 144, 256, 15
+CLIP = EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast")
+CUT = EncodeSpec(width=W, height=H, fps=FPS)
 
 
 @pytest.fixture
@@ -23,9 +34,9 @@ def parts(screenplay, tmp_path):
     clips = {}
     for ts in board.shots:
         chars = [screenplay.series.character(c) for c in ts.shot.characters]
-        clips[ts.shot.id] = AnimaticRenderer()(AnimaticInput(shot=ts, characters=chars, width=W, height=H, fps=FPS),
+        clips[ts.shot.id] = AnimaticRenderer()(VisualsInput(shot=ts, characters=chars, encode=CLIP),
                                                SkillContext(tmp_path / "clips")).output.video
-    subs = SubtitleWriter()(SubtitleInput(storyboard=board, width=W, height=H, font_size=12),
+    subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, style=SubtitleStyle(font_size=12)),
                             SkillContext(tmp_path / "subs")).output
     return board, clips, audio, subs
 
@@ -33,7 +44,7 @@ def parts(screenplay, tmp_path):
 def test_final_cut_has_the_storyboard_length_and_one_audio_stream(parts, tmp_path):
     board, clips, audio, subs = parts
     result = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
-                                           width=W, height=H), SkillContext(tmp_path / "cut"))
+                                           encode=CUT), SkillContext(tmp_path / "cut"))
     info = probe(result.output.video)
     assert (info.width, info.height, info.fps) == (W, H, FPS)
     assert info.video_codec == "h264" and info.audio_codec == "aac" and info.audio_streams == 1
@@ -47,7 +58,7 @@ def test_missing_clip_is_a_clear_error_and_writes_nothing(parts, tmp_path):
     clips.pop("s02")
     out = tmp_path / "cut"
     with pytest.raises(InputError, match="no clip for shot"):
-        FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, width=W, height=H),
+        FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, encode=CUT),
                          SkillContext(out))
     assert not list(out.glob("*.mp4"))
 

@@ -2,9 +2,9 @@ import pytest
 
 from microdrama.media import probe
 from microdrama.skill import SkillContext
-from microdrama.skills.compose_ffmpeg import ComposeInput
 from microdrama.skills.compose_moviepy import MoviepyComposer
-from tests.skills.test_compose_ffmpeg import FPS, H, W, parts  # noqa: F401  (fixture)
+from microdrama.stages import ComposeInput
+from tests.skills.test_compose_ffmpeg import CUT, FPS, H, W, parts  # noqa: F401  (fixture)
 
 pytest.importorskip("moviepy")
 
@@ -12,7 +12,7 @@ pytest.importorskip("moviepy")
 def test_moviepy_backend_honours_the_same_contract(parts, tmp_path):  # noqa: F811
     board, clips, audio, subs = parts
     result = MoviepyComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
-                                            width=W, height=H), SkillContext(tmp_path / "cut"))
+                                            encode=CUT), SkillContext(tmp_path / "cut"))
     info = probe(result.output.video)
     assert (info.width, info.height, info.fps) == (W, H, FPS)
     assert info.audio_streams == 1

@@ -6,7 +6,8 @@ import pytest
 from microdrama.domain import Emotion, Voice
 from microdrama.errors import InputError
 from microdrama.skill import SkillContext
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing, voice_name
+from microdrama.skills.dubbing_espeak import EspeakDubbing, voice_name
+from microdrama.stages import DubbingInput
 
 
 def dub(tmp_path, text="我回来了，拿回属于我的东西。", language="zh", **voice):

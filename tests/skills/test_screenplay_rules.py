@@ -1,13 +1,9 @@
 import pytest
 
-from microdrama.domain import Brief, CharacterBrief, Genre
+from microdrama.domain import Brief, CharacterBrief, Genre, estimate_speech_seconds
 from microdrama.skill import SkillContext
-from microdrama.skills.screenplay_rules import (
-    HOOK_WINDOW_S,
-    RuleBasedScreenplayWriter,
-    ScreenplayInput,
-    estimate_speech_seconds,
-)
+from microdrama.skills.screenplay_rules import HOOK_WINDOW_S, RuleBasedScreenplayWriter
+from microdrama.stages import ScreenplayInput
 
 
 def write(tmp_path, **brief):

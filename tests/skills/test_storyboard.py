@@ -3,7 +3,8 @@ from PIL import Image
 
 from microdrama.errors import InputError
 from microdrama.skill import SkillContext
-from microdrama.skills.storyboard import StoryboardInput, StoryboardSkill
+from microdrama.skills.storyboard import StoryboardSkill
+from microdrama.stages import StoryboardInput
 
 DURATIONS = {"s01-l1": 1.7, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}
 

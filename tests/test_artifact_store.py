@@ -1,7 +1,8 @@
 from pydantic import BaseModel
 
+from microdrama.artifact_store import ArtifactStore
 from microdrama.skill import Skill, SkillContext
-from microdrama.store import ArtifactStore
+from microdrama.stages import NoOptions
 
 
 class EchoIn(BaseModel):
@@ -13,12 +14,12 @@ class EchoOut(BaseModel):
     path: str
 
 
-class EchoSkill(Skill[EchoIn, EchoOut]):
+class EchoSkill(Skill[EchoIn, EchoOut, NoOptions]):
     name, stage, version, backend, description = "echo", "test", "1", "python", "writes its input"
     Input, Output = EchoIn, EchoOut
     calls = 0
 
-    def run(self, inputs, ctx: SkillContext):
+    def run(self, inputs, options, ctx: SkillContext):
         EchoSkill.calls += 1
         path = ctx.path("echo.txt")
         path.write_text(inputs.text)
