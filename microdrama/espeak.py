@@ -56,6 +56,10 @@ def synthesise_here(text: str, voice: str, rate: int, pitch: int) -> tuple[int, 
         raise EspeakError(f"espeak-ng has no voice '{voice}'")
     lib.espeak_SetParameter(_RATE, rate, 0)
     lib.espeak_SetParameter(_PITCH, pitch, 0)
+    # Some voice variants (e.g. f2) add breath noise from espeak-ng's own random generator, seeded
+    # differently in every process: a fixed seed makes the same line always give the same samples.
+    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    lib.espeak_ng_SetRandSeed(0)
     data = text.encode("utf-8") + b"\0"
     if lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None) != 0:
         raise EspeakError(f"espeak-ng could not synthesise {text!r}")

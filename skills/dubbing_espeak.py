@@ -54,7 +54,7 @@ def trim_silence(samples: np.ndarray, sample_rate: int, threshold: int = 250, pa
 class EspeakDubbing(Skill[DubbingInput, DubbedLine, NoOptions]):
     name = "dubbing-espeak"
     stage = "dubbing"
-    version = "2"  # 2: one worker process per line, so output no longer depends on the previous line
+    version = "3"  # 2: one worker process per line; 3: fixed noise seed, so breathy variants repeat exactly
     backend = "espeak-ng (formant TTS, offline)"
     description = "Speaks one line with espeak-ng (Mandarin 'cmn' or English), one distinct voice per character."
     Input = DubbingInput

@@ -16,6 +16,8 @@ from microdrama.skill import Skill, SkillContext
 from microdrama.stages import LocalizeInput
 
 if TYPE_CHECKING:
+    import httpx
+
     from microdrama.config import ProjectConfig
 
 
@@ -34,6 +36,9 @@ class LLMLocalizer(Skill[LocalizeInput, Screenplay, LocalizerOptions]):
     Output = Screenplay
     Options = LocalizerOptions
 
+    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
+        self.transport = transport  # tests hand in an in-process fake model; None = the real server
+
     @classmethod
     def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
         return {"provider": config.llm, **config.options.get(cls.name, {})}
@@ -48,7 +53,7 @@ class LLMLocalizer(Skill[LocalizeInput, Screenplay, LocalizerOptions]):
         return options.provider.identity if options.provider else self.backend
 
     def run(self, inputs: LocalizeInput, options: LocalizerOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
-        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm")
+        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm", transport=self.transport)
         try:
             out = LocalizerAgent().run(AgentDeps(client), LocalizeTask(inputs.screenplay, inputs.target))
         except LLMError as exc:

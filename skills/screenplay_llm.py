@@ -23,6 +23,8 @@ from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ScreenplayInput
 
 if TYPE_CHECKING:
+    import httpx
+
     from microdrama.config import ProjectConfig
 
 
@@ -42,6 +44,9 @@ class LLMScreenplayWriter(Skill[ScreenplayInput, Screenplay, LLMWriterOptions]):
     Output = Screenplay
     Options = LLMWriterOptions
 
+    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
+        self.transport = transport  # tests hand in an in-process fake model; None = the real server
+
     @classmethod
     def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
         return {"provider": config.llm, **config.options.get(cls.name, {})}
@@ -55,7 +60,7 @@ class LLMScreenplayWriter(Skill[ScreenplayInput, Screenplay, LLMWriterOptions]):
         return options.provider.identity if options.provider else self.backend
 
     def run(self, inputs: ScreenplayInput, options: LLMWriterOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
-        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm")
+        client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm", transport=self.transport)
         deps = AgentDeps(client=client)
         try:
             screenplay = ScreenwriterAgent().run(deps, inputs.brief)

@@ -24,7 +24,7 @@ def test_new_project_installs_and_passes_its_own_tests(tmp_path):
     assert "my_drama-poster" in listed.stdout
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
                            capture_output=True, text=True, env=env, cwd=project, timeout=300)
-    assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout[-2000:]
+    assert tests.returncode == 0 and "3 passed" in tests.stdout, tests.stdout[-2000:]
     ran = subprocess.run([sys.executable, "-m", "microdrama.cli", "skills", "run", "my_drama-poster", "-i",
                           str(project / "poster.yaml"), "--out", str(tmp_path / "skill-out")],
                          capture_output=True, text=True, env=env, timeout=120)

@@ -19,5 +19,5 @@ out = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(folder)).o
 for event in pysubs2.load(out.srt):
     print(f"{event.start / 1000:6.2f}-{event.end / 1000:6.2f}  {event.plaintext!r}")
 
-# Exercise: set font_size=90 and watch lines wrap into balanced rows. Then try max_rows=1: what error
+# Exercise: set style={"font_size": 90} and watch lines wrap into balanced rows. Then try max_rows=1: what error
 # do you get, and what does it tell you to do?

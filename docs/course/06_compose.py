@@ -18,12 +18,15 @@ from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import (
     ComposeInput,
     DubbingInput,
+    EncodeSpec,
     StoryboardInput,
     SubtitlesInput,
+    SubtitleStyle,
     VisualsInput,
 )
 
 W, H, FPS = 360, 640, 15
+CLIP = EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast")  # intermediate clips: fast, near-lossless
 folder = out_dir("06")
 sp = short_screenplay(folder)
 audio, durations = {}, {}
@@ -33,11 +36,12 @@ for ln in sp.spoken_lines():
     audio[ln.id], durations[ln.id] = d.audio, d.duration_s
 board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations=durations, fps=FPS))
 clips = {s.shot.id: AnimaticRenderer()(VisualsInput(shot=s, characters=[sp.series.character(c) for c in s.shot.characters],
-                                                     width=W, height=H, fps=FPS), SkillContext(folder)).output.video
+                                                     encode=CLIP), SkillContext(folder)).output.video
          for s in board.shots}
-subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, font_size=22), SkillContext(folder)).output
+subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, style=SubtitleStyle(font_size=22)),
+                        SkillContext(folder)).output
 cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
-                                    width=W, height=H), SkillContext(folder)).output
+                                    encode=EncodeSpec(width=W, height=H, fps=FPS)), SkillContext(folder)).output
 print("cut:", cut.video, probe(cut.video))
 
 # Exercise: render the same inputs with the moviepy backend (microdrama.skills.compose_moviepy) and time

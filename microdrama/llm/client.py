@@ -87,6 +87,7 @@ class ChatClient:
     transcript_dir: Path | None = None  # every request/response is kept here for audit (never the key)
     sleep: callable = time.sleep
     usage: LLMUsage = field(default_factory=LLMUsage)
+    transport: httpx.BaseTransport | None = None  # tests hand in an httpx.MockTransport; None = real HTTP
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter.for_provider(self.provider.identity, self.provider.requests_per_minute)
@@ -108,7 +109,7 @@ class ChatClient:
             started = time.perf_counter()
             status, text, error = None, None, None
             try:
-                with httpx.Client(timeout=p.timeout_s) as http:
+                with httpx.Client(timeout=p.timeout_s, transport=self.transport) as http:
                     response = http.post(f"{p.base_url}/chat/completions", json=body, headers=headers)
                 status = response.status_code
                 payload = response.json() if response.content else {}

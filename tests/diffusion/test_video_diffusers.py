@@ -12,6 +12,7 @@ from microdrama.skills.keyframe_diffusers import DiffusersKeyframe
 from microdrama.skills.storyboard import time_shots
 from microdrama.skills.video_diffusers import DiffusersVideoRenderer
 from microdrama.stages import EncodeSpec, KeyframeInput, StoryboardInput, VisualsInput
+from tests.skills.contract import Case, SkillContract
 
 W, H, FPS = 270, 480, 15
 
@@ -128,3 +129,29 @@ def test_shots_rendered_in_parallel_share_the_resident_pipeline_safely(tiny_mode
         results = [f.result() for f in futures]
     assert len({r[0].output.video for r in results}) == 4
     assert all(decoded(r[0].output.video).shape[0] == r[1].frames for r in results)
+
+
+def decoded_digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(decoded(str(path)).tobytes()).hexdigest() if str(path).endswith(".mp4") else \
+        hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+class TestVideoDiffusersContract(SkillContract):
+    @pytest.fixture
+    def case(self, tiny_models, screenplay):
+        _, registry = tiny_models
+        ts = shot(screenplay)
+        data = VisualsInput(shot=ts, characters=[screenplay.series.character(c) for c in ts.shot.characters],
+                            encode=EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast"))
+        return Case(DiffusersVideoRenderer(), data.model_dump(mode="json"),
+                    {"model": "tiny-wan", "registry": str(registry), "device": "cpu"}, digest=decoded_digest)
+
+
+class TestKeyframeDiffusersContract(SkillContract):
+    @pytest.fixture
+    def case(self, tiny_models):
+        _, registry = tiny_models
+        return Case(DiffusersKeyframe(), {"key": "lin", "prompt": "a woman in a white shirt"},
+                    {"model": "tiny-sd", "registry": str(registry), "device": "cpu"})

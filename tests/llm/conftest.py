@@ -1,7 +1,9 @@
-"""A real HTTP server on loopback that speaks the OpenAI chat-completions protocol.
+"""A fake model that speaks the OpenAI chat-completions protocol, in process or over loopback HTTP.
 
-Tests script its replies (JSON, HTTP errors, delays) and it records every request, so the
-production client code is exercised end to end without touching the internet.
+Tests script its replies (JSON, HTTP errors, stalls) and it records every request. `fake_model`
+answers in process through an `httpx.MockTransport` handed to the client (fast, no sockets);
+`loopback_model` serves the same script from a real HTTP server on 127.0.0.1, for the tests
+that must exercise the real network path (retries and billing over real connections).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from microdrama.llm.provider import ProviderConfig
@@ -42,10 +45,44 @@ class FakeModel:
             return ("ok", self.responder(body), 120, 80)
         return ("status", 500, "script exhausted")
 
+    def answer(self, path: str, headers: httpx.Headers, body: dict, timeout_s: float | None = None):
+        """(status, payload) for one request; a stall longer than the client's timeout raises a timeout."""
+        self.requests.append({"path": path, "headers": headers, "body": body})
+        action = self.next(body)
+        if action[0] == "stall":
+            if timeout_s is not None and action[1] >= timeout_s:
+                raise httpx.ReadTimeout(f"stalled {action[1]} s")
+            time.sleep(action[1])
+            action = ("ok", action[2], 10, 10)
+        if action[0] == "status":
+            return action[1], {"error": {"message": action[2], "type": "test"}}
+        return 200, {"id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
+                     "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": action[1]}}],
+                     "usage": {"prompt_tokens": action[2], "completion_tokens": action[3],
+                               "total_tokens": action[2] + action[3]}}
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """The in-process transport's handler."""
+        timeout = (request.extensions.get("timeout") or {}).get("read")
+        status, payload = self.answer(request.url.path, request.headers, json.loads(request.content), timeout)
+        return httpx.Response(status, json=payload)
+
 
 @pytest.fixture
-def fake_model():
+def fake_model() -> FakeModel:
+    """In process: clients get `transport=fake_model.transport`."""
     model = FakeModel()
+    model.transport = httpx.MockTransport(model.handle)
+    model.url = "http://fake-model.invalid/v1"
+    return model
+
+
+@pytest.fixture
+def loopback_model():
+    """The same fake behind a real HTTP server on 127.0.0.1."""
+    model = FakeModel()
+    model.transport = None
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -53,20 +90,7 @@ def fake_model():
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            model.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            action = model.next(body)
-            if action[0] == "stall":
-                time.sleep(action[1])
-                action = ("ok", action[2], 10, 10)
-            if action[0] == "status":
-                payload, status = {"error": {"message": action[2], "type": "test"}}, action[1]
-            else:
-                status = 200
-                payload = {"id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
-                           "choices": [{"index": 0, "finish_reason": "stop",
-                                        "message": {"role": "assistant", "content": action[1]}}],
-                           "usage": {"prompt_tokens": action[2], "completion_tokens": action[3],
-                                     "total_tokens": action[2] + action[3]}}
+            status, payload = model.answer(self.path, httpx.Headers(dict(self.headers)), body)
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)
@@ -86,8 +110,17 @@ def fake_model():
     server.server_close()
 
 
+def provider_for(model: FakeModel, monkeypatch) -> ProviderConfig:
+    monkeypatch.setenv("MICRODRAMA_LLM_API_KEY", "sk-test-SECRET-never-in-files")
+    return ProviderConfig(base_url=model.url, model="deepseek-chat", timeout_s=5, max_retries=2, backoff_s=0.01,
+                          requests_per_minute=6000)
+
+
 @pytest.fixture
 def provider(fake_model, monkeypatch) -> ProviderConfig:
-    monkeypatch.setenv("MICRODRAMA_LLM_API_KEY", "sk-test-SECRET-never-in-files")
-    return ProviderConfig(base_url=fake_model.url, model="deepseek-chat", timeout_s=5, max_retries=2, backoff_s=0.01,
-                          requests_per_minute=6000)
+    return provider_for(fake_model, monkeypatch)
+
+
+@pytest.fixture
+def loopback_provider(loopback_model, monkeypatch) -> ProviderConfig:
+    return provider_for(loopback_model, monkeypatch)

@@ -13,13 +13,13 @@ class Reply(BaseModel):
     n: int
 
 
-def client(provider, tmp_path=None):
-    return ChatClient(provider, transcript_dir=tmp_path, sleep=lambda s: None)
+def client(model, provider, tmp_path=None):
+    return ChatClient(provider, transcript_dir=tmp_path, sleep=lambda s: None, transport=model.transport)
 
 
 def test_success_counts_tokens_and_sends_the_key_only_as_a_header(fake_model, provider, tmp_path):
     fake_model.reply('{"answer": "ok", "n": 1}', tokens_in=321, tokens_out=12)
-    c = client(provider, tmp_path)
+    c = client(fake_model, provider, tmp_path)
     assert json.loads(c.complete(MESSAGES)) == {"answer": "ok", "n": 1}
     assert (c.usage.tokens_in, c.usage.tokens_out, c.usage.calls, c.usage.failed_calls) == (321, 12, 1, 0)
     request = fake_model.requests[0]
@@ -30,9 +30,10 @@ def test_success_counts_tokens_and_sends_the_key_only_as_a_header(fake_model, pr
     assert '\\"answer\\"' in transcript and "SECRET" not in transcript
 
 
-def test_429_then_success_is_retried(fake_model, provider):
-    fake_model.fail(429, "rate limited").reply('{"answer": "ok", "n": 2}')
-    c = client(provider)
+def test_429_then_success_is_retried_over_real_http(loopback_model, loopback_provider):
+    """The one test on a real socket: a retried call is billed for both attempts' tokens."""
+    loopback_model.fail(429, "rate limited").reply('{"answer": "ok", "n": 2}')
+    c = client(loopback_model, loopback_provider)
     assert json.loads(c.complete(MESSAGES))["n"] == 2
     assert (c.usage.calls, c.usage.failed_calls) == (2, 1)
 
@@ -41,14 +42,14 @@ def test_persistent_500_gives_up_with_a_clear_error(fake_model, provider):
     for _ in range(3):
         fake_model.fail(500, "upstream overloaded")
     with pytest.raises(LLMError, match=r"HTTP 500: upstream overloaded \(after 3 attempt\(s\)\)") as exc:
-        client(provider).complete(MESSAGES)
+        client(fake_model, provider).complete(MESSAGES)
     assert exc.value.usage.failed_calls == 3 and len(fake_model.requests) == 3
 
 
 def test_a_client_error_is_not_retried(fake_model, provider):
     fake_model.fail(400, "bad model name")
     with pytest.raises(LLMError, match="HTTP 400"):
-        client(provider).complete(MESSAGES)
+        client(fake_model, provider).complete(MESSAGES)
     assert len(fake_model.requests) == 1
 
 
@@ -56,14 +57,14 @@ def test_timeout_is_retried_then_reported(fake_model, provider):
     slow = provider.model_copy(update={"timeout_s": 0.2, "max_retries": 1})
     fake_model.stall(1.0).stall(1.0)
     with pytest.raises(LLMError, match="timed out after 0.2 s"):
-        client(slow).complete(MESSAGES)
+        client(fake_model, slow).complete(MESSAGES)
     assert len(fake_model.requests) == 2
 
 
 def test_invalid_json_is_repaired_and_every_attempt_is_counted(fake_model, provider):
     fake_model.reply("好的，这是结果：{\"answer\": \"ok\", \"n\": ", tokens_in=100, tokens_out=40)  # truncated
     fake_model.reply('```json\n{"answer": "ok", "n": 3}\n```', tokens_in=150, tokens_out=20)
-    c = client(provider)
+    c = client(fake_model, provider)
     assert c.structured(MESSAGES, Reply) == Reply(answer="ok", n=3)
     assert (c.usage.tokens_in, c.usage.tokens_out, c.usage.repairs) == (250, 60, 1)
     repair_prompt = fake_model.requests[1]["body"]["messages"][-1]["content"]
@@ -74,7 +75,7 @@ def test_schema_errors_are_sent_back_and_n_failures_give_up(fake_model, provider
     for _ in range(3):
         fake_model.reply('{"answer": "ok", "n": "many"}')
     with pytest.raises(LLMError, match="no valid Reply after 3 attempt") as exc:
-        client(provider).structured(MESSAGES, Reply, max_repairs=2)
+        client(fake_model, provider).structured(MESSAGES, Reply, max_repairs=2)
     assert "n: Input should be a valid integer" in fake_model.requests[1]["body"]["messages"][-1]["content"]
     assert exc.value.usage.tokens_in == 300
 

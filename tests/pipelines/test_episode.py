@@ -149,10 +149,11 @@ def test_filing_packs_are_written_for_the_episode(rendered):
 
 @pytest.fixture
 def llm_server():
-    """The loopback OpenAI-compatible server from tests/llm, answering as the agents expect."""
+    """The loopback OpenAI-compatible server from tests/llm, answering as the agents expect: the flow's
+    skills are made by the registry, so they reach it over real HTTP."""
     import tests.llm.conftest as llm
 
-    gen = llm.fake_model.__wrapped__()
+    gen = llm.loopback_model.__wrapped__()
     model = next(gen)
     from tests.llm.fake_agents import respond
 

@@ -8,6 +8,8 @@ from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticRenderer, motion_filter
 from microdrama.skills.storyboard import time_shots
 from microdrama.stages import StoryboardInput, VisualsInput
+from tests.skills.conftest import CLIP
+from tests.skills.contract import Case, SkillContract
 
 
 def timed_shots(screenplay):
@@ -62,3 +64,11 @@ def test_odd_sizes_are_rejected_naming_the_field(screenplay, tmp_path):
         render(screenplay, tmp_path, 0, width=145)
     with pytest.raises(InputError, match=r"encode\.width.*multiple of 2"):
         AnimaticRenderer().parse_input({"shot": timed_shots(screenplay)[0].model_dump(), "encode": {"width": 145}})
+
+
+class TestAnimaticContract(SkillContract):
+    @pytest.fixture
+    def case(self, tiny_episode):
+        ts = tiny_episode.board.shots[1]
+        chars = [tiny_episode.screenplay.series.character(c) for c in ts.shot.characters]
+        return Case(AnimaticRenderer(), VisualsInput(shot=ts, characters=chars, encode=CLIP).model_dump(mode="json"))

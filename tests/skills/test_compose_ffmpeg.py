@@ -7,38 +7,19 @@ from microdrama.finishing import mark_font_size
 from microdrama.labels.visible import AiMark
 from microdrama.media import probe
 from microdrama.skill import SkillContext
-from microdrama.skills.animatic import AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import FfmpegComposer
-from microdrama.skills.storyboard import time_shots
-from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import (
     ComposeInput,
-    EncodeSpec,
-    StoryboardInput,
-    SubtitlesInput,
-    SubtitleStyle,
-    VisualsInput,
 )
 from microdrama.text import font
-from tests.helpers import dub_all
-
-W, H, FPS = 144, 256, 15
-CLIP = EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast")
-CUT = EncodeSpec(width=W, height=H, fps=FPS)
+from tests.skills.conftest import CUT, FPS, H, W
+from tests.skills.contract import Case, SkillContract
 
 
 @pytest.fixture
-def parts(screenplay, tmp_path):
-    audio, durations = dub_all(screenplay, tmp_path / "audio")
-    board, _ = time_shots(StoryboardInput(screenplay=screenplay, line_durations=durations, fps=FPS))
-    clips = {}
-    for ts in board.shots:
-        chars = [screenplay.series.character(c) for c in ts.shot.characters]
-        clips[ts.shot.id] = AnimaticRenderer()(VisualsInput(shot=ts, characters=chars, encode=CLIP),
-                                               SkillContext(tmp_path / "clips")).output.video
-    subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, style=SubtitleStyle(font_size=12)),
-                            SkillContext(tmp_path / "subs")).output
-    return board, clips, audio, subs
+def parts(tiny_episode):
+    e = tiny_episode
+    return e.board, dict(e.clips), e.audio, e.subs
 
 
 def test_final_cut_has_the_storyboard_length_and_one_audio_stream(parts, tmp_path):
@@ -76,3 +57,12 @@ def test_mark_must_show_longer_than_two_seconds():
         AiMark(seconds=1.5)
     with pytest.raises(ValueError):
         AiMark(height_fraction=0.04)
+
+
+class TestComposeContract(SkillContract):
+    @pytest.fixture
+    def case(self, tiny_episode):
+        e = tiny_episode
+        return Case(FfmpegComposer(), ComposeInput(storyboard=e.board, clips=e.clips, line_audio=e.audio,
+                                                   subtitles_ass=e.subs.ass, encode=CUT,
+                                                   opening_text="备案号：TEST").model_dump(mode="json"))

@@ -8,6 +8,7 @@ from microdrama.errors import InputError
 from microdrama.skill import SkillContext
 from microdrama.skills.dubbing_espeak import EspeakDubbing, voice_name
 from microdrama.stages import DubbingInput
+from tests.skills.contract import Case, SkillContract
 
 
 def dub(tmp_path, text="我回来了，拿回属于我的东西。", language="zh", **voice):
@@ -70,3 +71,10 @@ def test_the_same_line_sounds_the_same_whatever_was_said_before(tmp_path):
     dub(tmp_path / "b", text="完全不同的一句话，先说这句。", gender="male", variant=3)
     again = dub(tmp_path / "c").output.audio
     assert open(first, "rb").read() == open(again, "rb").read()
+
+
+class TestEspeakContract(SkillContract):
+    @pytest.fixture
+    def case(self):
+        return Case(EspeakDubbing(), {"line_id": "s01-l1", "text": "把她赶出去！", "language": "zh",
+                                      "voice": {"gender": "female", "variant": 2}, "emotion": "angry"})

