@@ -52,6 +52,37 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested model that holds the field at `loc` (for an unknown key: the model it was given to)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        for arg in getattr(annotation, "__args__", ()) or ():
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                annotation = arg
+        current = annotation
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unknown_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """'unknown key' with the closest known names, so a typo says what was meant."""
+    import difflib
+
+    owner = _model_at(model, loc[:-1])
+    known = sorted(owner.model_fields) if owner else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=2)
+    if close:
+        return f"unknown key; did you mean {' or '.join(repr(c) for c in close)}?"
+    if owner is not None and not known:
+        return "unknown key; none are accepted here"
+    return "unknown key" + (f"; known keys: {', '.join(known)}" if known else "")
+
+
 def _field_hint(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
     """Walk the model's fields along `loc` and return the target field's description."""
     current: Any = model
@@ -81,8 +112,10 @@ def format_validation_error(
     for err in exc.errors():
         path = _field_path(tuple(err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = _unknown_key(model, tuple(err["loc"]))
         line = f"  - {path}: {msg}"
-        if err["type"] not in {"missing", "value_error"} and "input" in err:
+        if err["type"] not in {"missing", "value_error", "extra_forbidden"} and "input" in err:
             shown = repr(err["input"])
             line += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
         hint = _field_hint(model, tuple(err["loc"]))

@@ -53,3 +53,25 @@ def test_label_check_exits_1_on_an_unlabelled_file(tmp_path):
     assert result.exit_code == 1 and "FAIL" in result.stdout and "no TC260 AIGC metadata" in result.stdout
     assert runner.invoke(app, ["label", "apply", str(png)]).exit_code == 0
     assert runner.invoke(app, ["label", "check", str(png)]).exit_code == 0
+
+
+def test_skills_run_names_a_misspelt_key_and_its_stage(tmp_path):
+    line = tmp_path / "line.yaml"
+    line.write_text("line_id: s01-l1\ntext: 你好\nlanguage: zh\nvoice: {gender: female}\nemotoin: angry\n",
+                    encoding="utf-8")
+    result = runner.invoke(app, ["skills", "run", "dubbing-espeak", "-i", str(line), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "emotoin: unknown key; did you mean 'emotion'?" in result.stderr and "dubbing stage" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_with_a_bad_skill_option_stops_before_writing(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("options:\n  video-diffusers: {stepz: 3}\n", encoding="utf-8")
+    brief = tmp_path / "brief.yaml"
+    brief.write_text("title: 测试\npremise: 被赶出家门的千金归来\ngenre: revenge\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["episode", str(brief), "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "options.video-diffusers" in result.stderr and "stepz: unknown key; did you mean 'steps'?" in result.stderr
+    assert not out.exists()

@@ -30,7 +30,7 @@ def test_unknown_speaker_names_the_field_and_the_fix(screenplay_data):
 
 def test_typo_in_a_key_is_an_error_not_ignored(screenplay_data):
     screenplay_data["episode"]["scenes"][0]["shots"][0]["shotsize"] = "wide"
-    with pytest.raises(InputError, match=r"shots\[0\]\.shotsize: Extra inputs are not permitted"):
+    with pytest.raises(InputError, match=r"shots\[0\]\.shotsize: unknown key; did you mean 'shot_size'"):
         parse_model(Screenplay, screenplay_data)
 
 
