@@ -203,3 +203,13 @@ class GpuMeter:
 def seed_for(base: int, key: str) -> int:
     """A fixed seed per shot or character, derived from the run seed and a stable key."""
     return (base * 1_000_003 + int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)) % (2**31)
+
+
+class DiffusersOptions(Strict):
+    """What every diffusers skill is told: which registered model, on which device, from which seed."""
+
+    model: str = Field(description="registry id of the model")
+    registry: Path | None = Field(None, description="model registry YAML; default: the bundled one")
+    device: str = Field("auto", description="cuda, cuda:1, cpu or auto")
+    seed: int = Field(0, description="run seed; each shot or character derives its own from it")
+    steps: int | None = Field(None, ge=1, description="override the model's default denoising steps")

@@ -312,16 +312,19 @@ def estimate_speech_seconds(text: str, language: Language) -> float:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _read_yaml(path: Path, missing: str) -> object:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file. {missing}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+
+
 def load_model(model: type[M], path: str | Path) -> M:
     """Load a YAML or JSON file into `model`; any problem becomes an InputError naming the field."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file. Check the path (relative to {Path.cwd()}).")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
-    return parse_model(model, data, source=path)
+    return parse_model(model, _read_yaml(path, f"Check the path (relative to {Path.cwd()})."), source=path)
 
 
 def parse_model(model: type[M], data: object, source: str | Path | None = None) -> M:
@@ -336,12 +339,7 @@ def parse_model(model: type[M], data: object, source: str | Path | None = None) 
 def read_source(path: str | Path) -> Brief | Screenplay:
     """A file holding `series:` and `episode:` is a screenplay; anything else must be a brief."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file. Pass a brief or screenplay YAML/JSON.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+    data = _read_yaml(path, "Pass a brief or screenplay YAML/JSON.")
     is_screenplay = isinstance(data, dict) and "series" in data and "episode" in data
     return parse_model(Screenplay if is_screenplay else Brief, data, source=path)
 

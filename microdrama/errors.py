@@ -84,22 +84,10 @@ def _unknown_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
 
 
 def _field_hint(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
-    """Walk the model's fields along `loc` and return the target field's description."""
-    current: Any = model
-    info = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        info = fields[part]
-        annotation = info.annotation
-        # Unwrap list[X] / X | None to reach nested models.
-        for arg in getattr(annotation, "__args__", ()) or ():
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                annotation = arg
-        current = annotation
+    """The description of the field at `loc`, to tell the user what it expects."""
+    named = tuple(part for part in loc if not isinstance(part, int))
+    owner = _model_at(model, named[:-1]) if named else None
+    info = owner.model_fields.get(named[-1]) if owner else None
     return info.description if info is not None else None
 
 

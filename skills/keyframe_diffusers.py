@@ -7,13 +7,13 @@ start their shots from it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from microdrama.deps import require
 from microdrama.diffusion_registry import (
+    DiffusersOptions,
     GpuMeter,
     ModelRegistry,
     device_name,
@@ -21,7 +21,6 @@ from microdrama.diffusion_registry import (
     seed_for,
     using,
 )
-from microdrama.domain import Strict
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
 from microdrama.skill import Skill, SkillContext
@@ -31,12 +30,8 @@ if TYPE_CHECKING:
     from microdrama.config import ProjectConfig
 
 
-class DiffusersKeyframeOptions(Strict):
+class DiffusersKeyframeOptions(DiffusersOptions):
     model: str = Field("flux.1-schnell", description="registry id of a text-to-image model")
-    registry: Path | None = Field(None, description="model registry YAML; default: the bundled one")
-    device: str = Field("auto", description="cuda, cuda:1, cpu or auto")
-    seed: int = Field(0, description="run seed; each key derives its own from it")
-    steps: int | None = Field(None, ge=1, description="override the model's default denoising steps")
 
 
 class DiffusersKeyframe(Skill[KeyframeInput, Keyframe, DiffusersKeyframeOptions]):

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from microdrama.deps import require
 from microdrama.diffusion_registry import (
+    DiffusersOptions,
     GpuMeter,
     ModelRegistry,
     device_name,
@@ -26,7 +27,7 @@ from microdrama.diffusion_registry import (
     seed_for,
     using,
 )
-from microdrama.domain import Character, Strict, TimedShot
+from microdrama.domain import Character, TimedShot
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
 from microdrama.media import run_ffmpeg
@@ -42,12 +43,8 @@ def prompt_for(shot: TimedShot, characters: list[Character]) -> str:
     return f"{shot.shot.visual_prompt}. {looks}. Vertical 9:16 frame, cinematic micro-drama, no text, no subtitles."
 
 
-class DiffusersVideoOptions(Strict):
+class DiffusersVideoOptions(DiffusersOptions):
     model: str = Field("wan2.1-t2v-1.3b", description="registry id of the video model")
-    registry: Path | None = Field(None, description="model registry YAML; default: the bundled one")
-    device: str = Field("auto", description="cuda, cuda:1, cpu or auto")
-    seed: int = Field(0, description="run seed; each shot derives its own from it")
-    steps: int | None = Field(None, ge=1, description="override the model's default denoising steps")
     gen_width: int | None = Field(None, ge=16, description="override the generation width (model units)")
     gen_height: int | None = Field(None, ge=16, description="override the generation height")
     gen_frames: int | None = Field(None, ge=1, description="override the number of generated frames")
