@@ -17,7 +17,7 @@ import numpy as np
 import pysubs2
 
 from microdrama.domain import Storyboard
-from microdrama.errors import RenderError
+from microdrama.errors import InputError, RenderError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.labels.visible import AiMark
 from microdrama.media import cjk_font_path, probe
@@ -27,6 +27,17 @@ from microdrama.text import font, wrap_text
 
 MIX_RATE = 48000
 FONT_NAME = "Noto Sans SC"
+
+
+def check_cut_sources(storyboard: Storyboard, per_shot: dict[str, str], field: str, noun: str,
+                      line_audio: dict[str, str]) -> None:
+    """Every shot has its picture file and every line its WAV, checked before an encode starts."""
+    missing = [s.shot.id for s in storyboard.shots if not Path(per_shot.get(s.shot.id, "")).is_file()]
+    if missing:
+        raise InputError(f"{field}: no {noun} for shot(s) {', '.join(missing)}; render every storyboard shot first")
+    for cue in storyboard.cues():
+        if not Path(line_audio.get(cue.line_id, "")).is_file():
+            raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
 
 
 def mark_font_size(text: str, target_height_px: float) -> int:

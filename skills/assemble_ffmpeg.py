@@ -7,11 +7,8 @@ is encoded (AAC). The result is probed before it gets its real name.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, check_cut, mix_dialogue, write_concat_list
+from microdrama.finishing import MIX_RATE, check_cut, check_cut_sources, mix_dialogue, write_concat_list
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import AssembleInput, FinalCut, NoOptions
@@ -27,12 +24,7 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     Output = FinalCut
 
     def check_inputs(self, inputs: AssembleInput, options: NoOptions) -> None:
-        missing = [s.shot.id for s in inputs.storyboard.shots if s.shot.id not in inputs.segments]
-        if missing:
-            raise InputError(f"segments: no finished segment for shot(s) {', '.join(missing)}")
-        for cue in inputs.storyboard.cues():
-            if not Path(inputs.line_audio.get(cue.line_id, "")).is_file():
-                raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
+        check_cut_sources(inputs.storyboard, inputs.segments, "segments", "finished segment", inputs.line_audio)
 
     def run(self, inputs: AssembleInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         board = inputs.storyboard

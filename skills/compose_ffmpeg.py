@@ -18,6 +18,7 @@ from microdrama.files import atomic_path
 from microdrama.finishing import (
     MIX_RATE,
     check_cut,
+    check_cut_sources,
     mix_dialogue,
     overlay_filters,
     write_concat_list,
@@ -38,16 +39,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
         board = inputs.storyboard
-        missing = [s.shot.id for s in board.shots if s.shot.id not in inputs.clips]
-        if missing:
-            raise InputError(f"clips: no clip for shot(s) {', '.join(missing)}; render every storyboard shot first")
-        for shot_id, path in inputs.clips.items():
-            if not Path(path).is_file():
-                raise InputError(f"clips[{shot_id}]: {path} does not exist")
-        for cue in board.cues():
-            path = inputs.line_audio.get(cue.line_id)
-            if path is None or not Path(path).is_file():
-                raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
+        check_cut_sources(board, inputs.clips, "clips", "clip", inputs.line_audio)
         if inputs.subtitles_ass and not Path(inputs.subtitles_ass).is_file():
             raise InputError(f"subtitles_ass: {inputs.subtitles_ass} does not exist")
         if inputs.mark.seconds is not None and inputs.mark.seconds > board.duration_s:

@@ -10,15 +10,12 @@ height cuts off the last row of wrapped Chinese text.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from microdrama.deps import require
-from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, mark_font_size, mix_dialogue, wrap_rows
+from microdrama.finishing import MIX_RATE, check_cut_sources, mark_font_size, mix_dialogue, wrap_rows
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ComposeInput, FinalCut, NoOptions
 from microdrama.text import font
@@ -48,12 +45,7 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     Output = FinalCut
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
-        missing = [s.shot.id for s in inputs.storyboard.shots if not Path(inputs.clips.get(s.shot.id, "")).is_file()]
-        if missing:
-            raise InputError(f"clips: no clip file for shot(s) {', '.join(missing)}; render every storyboard shot first")
-        for cue in inputs.storyboard.cues():
-            if not Path(inputs.line_audio.get(cue.line_id, "")).is_file():
-                raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
+        check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.line_audio)
 
     def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")

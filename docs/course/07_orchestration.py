@@ -6,8 +6,8 @@ what it touches. Prefect adds retries, concurrency and a UI when you run a Prefe
 """
 
 import yaml
-from _common import out_dir, short_screenplay
 
+from _common import out_dir, short_screenplay
 from microdrama.config import ProjectConfig
 from microdrama.pipelines.episode import episode_flow
 
