@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from microdrama.domain import (
     Brief,
@@ -314,4 +314,3 @@ class NoOptions(Strict):
     """A skill without backend-specific knobs: any option is an unknown key."""
 
 
-__all__ = [name for name, value in globals().items() if isinstance(value, type) and issubclass(value, BaseModel)]

@@ -70,3 +70,21 @@ def test_bundled_demo_briefs_are_valid():
     for path in (ASSETS_DIR / "demo").glob("brief*.yaml"):
         brief = load_model(Brief, path)
         assert 45 <= brief.target_seconds <= 90
+
+
+def test_lines_shots_and_voices_are_found_by_id(screenplay):
+    from microdrama.domain import NARRATOR, Voice, estimate_speech_seconds
+    from microdrama.skills.storyboard import time_shots
+    from microdrama.stages import StoryboardInput
+
+    assert screenplay.line("s02-l2").text == "不可能！" and screenplay.line("s02-l2").shot_id == "s02"
+    with pytest.raises(KeyError, match="no line 's09-l1'"):
+        screenplay.line("s09-l1")
+    narrator = Voice(gender="male", variant=2)
+    assert screenplay.voice_of(NARRATOR, narrator) is narrator
+    assert screenplay.voice_of("lin", narrator) == screenplay.series.character("lin").voice
+    board, _ = time_shots(StoryboardInput(screenplay=screenplay))
+    assert board.shot("s03").shot.id == "s03"
+    with pytest.raises(KeyError, match="no shot 's09'"):
+        board.shot("s09")
+    assert estimate_speech_seconds("一二三四", "zh") == pytest.approx(1.3)
