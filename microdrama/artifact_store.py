@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from microdrama.files import atomic_write_text
 from microdrama.skill import Skill, SkillContext, Usage
 
-STORE_TOKEN = "@store"
+STORE_TOKEN = "@@microdrama-store@@"  # stands for the store's folder in keys and stored results
 
 
 @dataclass
@@ -39,6 +40,16 @@ class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        self._clean_dead_steps()
+
+    def _clean_dead_steps(self) -> None:
+        """Remove the private folders of steps whose process died (a SIGKILL mid-step leaves one)."""
+        host = socket.gethostname()
+        for folder in (self.root / "tmp").iterdir():
+            rest = folder.name.partition(".")[2]  # key.host.pid.uuid
+            owner, _, pid = rest.rpartition(".")[0].rpartition(".")
+            if owner == host and pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def key(self, skill: Skill, inputs: BaseModel, options: BaseModel | None = None) -> str:
         options = skill.parse_options(options)
@@ -66,17 +77,18 @@ class ArtifactStore:
                 return StoredResult(key, stored[0], stored[1], True)
         replace_existing = force or final.exists()  # forced, or an earlier result that is unreadable
 
-        tmp = self.root / "tmp" / f"{key[:16]}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp = self.root / "tmp" / f"{key[:16]}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
             result = skill(inputs, SkillContext(tmp, log=log), options)
             if before_commit is not None:
                 before_commit(key, result.usage)
-            # Paths in the output point into the temporary folder; re-point them to the final one.
-            output_json = result.output.model_dump_json().replace(str(tmp.resolve()), str(final))
+            # Paths in the output point into the temporary folder; re-point them to the final one, and
+            # store them relative to the store, so a moved output folder keeps its cache.
+            output = _swap(result.output.model_dump(mode="json"), str(tmp.resolve()), str(final))
             atomic_write_text(
                 tmp / "result.json",
-                json.dumps({"output": json.loads(output_json), "usage": result.usage.model_dump(mode="json")},
-                           ensure_ascii=False, indent=1),
+                json.dumps({"output": _swap(output, str(self.root), STORE_TOKEN),
+                            "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=1),
             )
             final.parent.mkdir(parents=True, exist_ok=True)
             if replace_existing and final.exists():
@@ -90,17 +102,38 @@ class ArtifactStore:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return StoredResult(key, skill.Output.model_validate_json(output_json), result.usage, False)
+        return StoredResult(key, skill.Output.model_validate(output), result.usage, False)
 
-    @staticmethod
-    def _read(skill: Skill, result_file: Path) -> tuple[BaseModel, Usage] | None:
+    def _read(self, skill: Skill, result_file: Path) -> tuple[BaseModel, Usage] | None:
         """A committed result, or None when there is none or it no longer fits the skill's contract."""
         if not result_file.exists():
             return None
         try:
             data = json.loads(result_file.read_text(encoding="utf-8"))
-            return skill.Output.model_validate(data["output"]), Usage.model_validate(data["usage"])
+            output = _swap(data["output"], STORE_TOKEN, str(self.root))
+            return skill.Output.model_validate(output), Usage.model_validate(data["usage"])
         except (ValueError, KeyError, ValidationError) as exc:
             logging.getLogger(__name__).warning("re-running %s: stored result %s is unreadable (%s)",
                                                 skill.name, result_file, str(exc).splitlines()[0])
             return None
+
+
+def _swap(value, old: str, new: str):
+    """`value` (parsed JSON) with `old` replaced by `new` inside every string."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_swap(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _swap(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

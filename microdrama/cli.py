@@ -74,10 +74,11 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
             visual: str | None = None) -> None:
     from microdrama.config import ProjectConfig
     from microdrama.domain import read_source
-    from microdrama.run import check_stages, configure
+    from microdrama.run import check_run_name, check_stages, configure
 
     cfg, notes = configure(ProjectConfig.load(config), visual=visual)
     read_source(source)  # fail fast, before Prefect starts
+    check_run_name(name)
     check_stages(cfg)
     for note in notes:
         err.print(note)

@@ -43,12 +43,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def publish(src: str | Path, dest: str | Path) -> Path:
-    """Place a stored artifact at `dest`: a hard link when the file system allows it, else a copy."""
+    """Place a stored artifact at `dest` as a copy of its own: editing a published file (adding a
+    line to an .srt, trimming a cut) must never change what the store hands the next run."""
     with atomic_path(dest) as tmp:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+        shutil.copyfile(src, tmp)
     return Path(dest)
 
 

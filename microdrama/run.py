@@ -43,10 +43,9 @@ from microdrama.stages import (
 
 # Stages a render mode does not use (transcribe is checked when dub QA runs).
 UNUSED_STAGES = {"segmented": {"compose"}, "single-pass": {"finish", "assemble"}}
-# Everything a run publishes in its folder: removed first, so a failed run never leaves an earlier
-# run's files looking current.
-PUBLISHED = ["llm", "audio", "filing", "episode.mp4", "episode.srt", "episode.ass", "screenplay.yaml",
-             "screenplay.json", "storyboard.json", "storyboard.png", "storyboard.html", "manifest.json"]
+# Folders a run fills completely: after a successful run they hold only this run's files.
+REPLACED_FOLDERS = ("llm", "audio")
+FAILED_MARKER = "RUN-FAILED.txt"
 OPENING_SECONDS = 3.0
 
 
@@ -162,6 +161,16 @@ def configure(config: ProjectConfig, *, visual: str | None = None,
         config = config.model_copy(update={"stages": config.stages.model_copy(update={"screenplay": "screenplay-llm"})})
         notes.append(f"writer: screenplay-llm agents on {config.llm.identity}")
     return config, notes
+
+
+def check_run_name(name: str) -> str:
+    """A run folder name is one plain path component: it can never point outside the output folder."""
+    bad = (not name or name in (".", "..") or len(name) > 120
+           or any(ch in name for ch in "/\\") or any(ord(ch) < 32 for ch in name))
+    if bad:
+        raise InputError(f"run name {name!r}: use one folder name (letters, digits, '-', '_'; no '/', '..' or "
+                         "control characters), e.g. --name ep01")
+    return name
 
 
 def used_stages(config: ProjectConfig) -> list[str]:
@@ -324,21 +333,40 @@ class Run:
 
     # -- publishing ------------------------------------------------------------------------------
 
-    def clear_published(self) -> None:
+    def start(self) -> None:
+        """Mark the folder as in progress. Earlier outputs stay (each is replaced atomically when this
+        run publishes its own) and the source is never touched: a failed re-render of an edited
+        `screenplay.yaml` keeps the edit. Only the completion record goes, so nothing looks finished."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        for name in PUBLISHED:
-            target = self.dir / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        (self.dir / "manifest.json").unlink(missing_ok=True)
+        (self.dir / FAILED_MARKER).unlink(missing_ok=True)
+
+    def mark_failed(self, error: BaseException) -> None:
+        """Say, in the folder itself, that its files are from an earlier run and why this one stopped."""
+        atomic_write_text(self.dir / FAILED_MARKER, (
+            f"Run {self.id} failed at {datetime.now(timezone.utc).isoformat(timespec='seconds')}:\n{error}\n\n"
+            "The other files in this folder are from an earlier run (or incomplete); there is no manifest.json.\n"
+            "Fix the problem and run the same command again: finished steps are reused.\n"))
 
     def publish_outputs(self, screenplay: Screenplay, board: StoryboardOutput, dubbed: dict[str, DubbedLine],
-                        subs: SubtitleFiles, cut: FinalCut) -> Path:
-        """Everything a person looks at, under stable names in the run folder. Returns the cut's path."""
+                        subs: SubtitleFiles, cut: FinalCut, source: Path) -> Path:
+        """Everything a person looks at, under stable names in the run folder. Returns the cut's path.
+
+        Files are copies, not links into the store: editing a published file never changes the cache.
+        Folders this run fills completely lose the files of earlier runs (the audio of a removed line);
+        the source the run was started from is never overwritten or removed."""
+        source = Path(source).resolve()
+        for folder in REPLACED_FOLDERS:
+            target = self.dir / folder
+            if target.is_dir() and target.resolve() not in source.parents:
+                shutil.rmtree(target)
         for record in self.records:  # prompts and replies of LLM calls, for audit and reproducibility
             transcripts = self.store.folder(record.cache_key) / "llm"
             for f in sorted(transcripts.glob("*.json")) if transcripts.is_dir() else []:
                 publish(f, self.dir / "llm" / record.task / f.name)
-        atomic_write_text(self.dir / "screenplay.yaml", dump_yaml(screenplay))
-        atomic_write_text(self.dir / "screenplay.json", screenplay.model_dump_json(indent=2))
+        for name, text in (("screenplay.yaml", dump_yaml(screenplay)), ("screenplay.json", screenplay.model_dump_json(indent=2))):
+            if (self.dir / name).resolve() != source:  # re-rendering an edited screenplay keeps the edit as written
+                atomic_write_text(self.dir / name, text)
         atomic_write_text(self.dir / "storyboard.json", board.storyboard.model_dump_json(indent=2))
         if board.sheet_png:
             publish(board.sheet_png, self.dir / "storyboard.png")
@@ -404,7 +432,8 @@ class Run:
             cls = registry.get(getattr(self.config.stages, stage))
             skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
         artifacts = {str(p.relative_to(self.dir)): ArtifactInfo(sha256=sha256_file(p), bytes=p.stat().st_size)
-                     for p in sorted(self.dir.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+                     for p in sorted(self.dir.rglob("*"))
+                     if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")}
         manifest = Manifest(
             run_id=self.id, microdrama_version=__version__,
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

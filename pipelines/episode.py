@@ -22,20 +22,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from microdrama.config import ProjectConfig
-from microdrama.domain import (
-    Brief,
-    Character,
-    Screenplay,
-    SpokenLine,
-    Storyboard,
-    TimedShot,
-    read_source,
-)
+from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
 from microdrama.run import (
     OPENING_SECONDS,
     DubQAReport,
     Run,
     RunSummary,
+    check_run_name,
     check_stages,
     load_translation,
     opening_text,
@@ -208,14 +201,24 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
                    echo: Callable[[str], None] | None = None) -> RunSummary:
     started = time.perf_counter()
 
-    # 1. Check everything before anything is written: the source, the stage choices and their options.
+    # 1. Check everything before anything is written: the source, the run name, the stages and their options.
     source = Path(source)
     material = read_source(source)
+    check_run_name(run_name)
     check_stages(config)
     episode_no = material.episode if isinstance(material, Brief) else material.episode.number
     run = Run(config, out_dir, run_name, episode_no, force=force, echo=_echo_and_log(echo))
-    run.clear_published()
+    run.start()
     run.progress(f"run {run.id} → {run.dir}")
+    try:
+        return _render(run, source, material, started)
+    except BaseException as exc:
+        run.mark_failed(exc)
+        raise
+
+
+def _render(run: Run, source: Path, material: Brief | Screenplay, started: float) -> RunSummary:
+    config = run.config
 
     # 2. Screenplay: written from the brief, or taken as it is.
     screenplay = write_screenplay(run, material) if isinstance(material, Brief) else material
@@ -287,7 +290,7 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
                           subs.ass if config.subtitles.burn_in else None)
 
     # 8. Publish under stable names, then label every published file and read the labels back.
-    video = run.publish_outputs(screenplay, board_out, dubbed, subs, cut)
+    video = run.publish_outputs(screenplay, board_out, dubbed, subs, cut, source)
     from microdrama.consistency import character_consistency
 
     consistency = character_consistency([(ts.shot.characters, clips[ts.shot.id].video) for ts in board.shots])

@@ -67,3 +67,44 @@ def test_skill_context_refuses_paths_outside_its_folder(tmp_path):
         assert "only write inside" in str(exc)
     else:
         raise AssertionError("escaping path accepted")
+
+
+def test_a_moved_output_folder_keeps_its_cache(tmp_path):
+    """Stored results name files relative to the store, so moving `out/` keeps every step reusable."""
+    import shutil
+
+    store = ArtifactStore(tmp_path / "out" / ".store")
+    EchoSkill.calls = 0
+    store.run(EchoSkill(), EchoIn(text="hi"))
+    shutil.move(tmp_path / "out", tmp_path / "moved")
+    moved = ArtifactStore(tmp_path / "moved" / ".store")
+    again = moved.run(EchoSkill(), EchoIn(text="hi"))
+    assert again.cached and EchoSkill.calls == 1
+    assert again.output.path.startswith(str(tmp_path / "moved")) and open(again.output.path).read() == "hi"
+
+
+def test_an_unreadable_stored_result_is_rendered_again(tmp_path):
+    store = ArtifactStore(tmp_path)
+    EchoSkill.calls = 0
+    first = store.run(EchoSkill(), EchoIn(text="hi"))
+    (store.folder(first.key) / "result.json").write_text("{ truncated", encoding="utf-8")
+    again = store.run(EchoSkill(), EchoIn(text="hi"))
+    assert not again.cached and EchoSkill.calls == 2 and open(again.output.path).read() == "hi"
+
+
+def test_folders_left_by_a_dead_process_are_cleaned(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    (tmp_path / "tmp").mkdir()
+    left = tmp_path / "tmp" / f"0123456789abcdef.{host}.{dead.stdout.strip()}.deadbeef"
+    left.mkdir()
+    mine = tmp_path / "tmp" / f"0123456789abcdef.{host}.{__import__('os').getpid()}.cafebabe"
+    mine.mkdir()
+    other_host = tmp_path / "tmp" / f"0123456789abcdef.another-machine.1.feedface"
+    other_host.mkdir()
+    ArtifactStore(tmp_path)
+    assert not left.exists() and mine.exists() and other_host.exists()

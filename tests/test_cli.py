@@ -75,3 +75,11 @@ def test_a_run_with_a_bad_skill_option_stops_before_writing(tmp_path):
     assert result.exit_code == 2
     assert "options.video-diffusers" in result.stderr and "stepz: unknown key; did you mean 'steps'?" in result.stderr
     assert not out.exists()
+
+
+def test_a_run_name_that_would_leave_the_output_folder_is_refused(tmp_path):
+    brief = tmp_path / "brief.yaml"
+    brief.write_text("title: 测试\npremise: 被赶出家门的千金归来\ngenre: revenge\n", encoding="utf-8")
+    result = runner.invoke(app, ["episode", str(brief), "--out", str(tmp_path / "out"), "--name", ".."])
+    assert result.exit_code == 2 and "run name '..'" in result.stderr and "--name ep01" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -96,6 +96,46 @@ def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
                       ("storyboard", ""), ("subtitles", "")]
 
 
+def test_a_failed_re_render_of_the_published_screenplay_keeps_the_edit(prefect, tmp_path, screenplay_data):
+    """The README's edit loop: edit out/<run>/screenplay.yaml and render it again. A line too long for the
+    subtitles fails the run late (after dubbing); the edited file, and the earlier cut, must survive."""
+    source = tmp_path / "sp.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    first = prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    run_dir = Path(first.run_dir)
+    edited = yaml.safe_load((run_dir / "screenplay.yaml").read_text(encoding="utf-8"))
+    edited["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "把她赶出去" * 21  # 105 characters
+    edited["episode"]["scenes"][0]["shots"][1]["lines"].pop()  # and one line removed
+    text = yaml.safe_dump(edited, allow_unicode=True)
+    (run_dir / "screenplay.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="subtitle rows"):
+        prefect(source=run_dir / "screenplay.yaml", config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    assert (run_dir / "screenplay.yaml").read_text(encoding="utf-8") == text
+    assert (run_dir / "episode.mp4").exists() and not (run_dir / "manifest.json").exists()
+    assert "failed" in (run_dir / "RUN-FAILED.txt").read_text(encoding="utf-8")
+
+    edited["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "把她赶出去！"
+    text = yaml.safe_dump(edited, allow_unicode=True)
+    (run_dir / "screenplay.yaml").write_text(text, encoding="utf-8")
+    prefect(source=run_dir / "screenplay.yaml", config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    assert (run_dir / "screenplay.yaml").read_text(encoding="utf-8") == text  # the source is never rewritten
+    assert not (run_dir / "RUN-FAILED.txt").exists()
+    assert sorted(p.name for p in (run_dir / "audio").iterdir()) == ["s01-l1.wav", "s02-l1.wav", "s03-l1.wav"]
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert "audio/s02-l2.wav" not in manifest["artifacts"] and not any(
+        Path(name).name.startswith(".") for name in manifest["artifacts"])
+    assert {"filing/plan.json", "filing/online.json"} <= set(manifest["artifacts"])  # written before the manifest
+
+
+def test_a_run_name_can_not_leave_the_output_folder(prefect, tmp_path, screenplay_data):
+    source = tmp_path / "sp.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    for name in ("..", "../escape", "a/b", ""):
+        with pytest.raises(InputError, match="run name"):
+            prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name=name)
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "out").exists()
+
+
 def test_invalid_screenplay_fails_before_writing_anything(prefect, tmp_path, screenplay_data):
     screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["speaker"] = "ghost"
     source = tmp_path / "bad.yaml"

@@ -1,0 +1,32 @@
+"""One idiom for writing files: nothing half-written under a real name, published files owned by the run."""
+
+import pytest
+
+from microdrama.files import atomic_path, atomic_write_text, publish
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "episode.srt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["episode.srt"]
+
+
+def test_the_temporary_keeps_the_suffix_tools_pick_formats_by(tmp_path):
+    with atomic_path(tmp_path / "cut.mp4") as tmp:
+        assert tmp.suffix == ".mp4" and tmp.parent == tmp_path and tmp.name.startswith(".")
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "cut.mp4").read_bytes() == b"x"
+
+
+def test_editing_a_published_file_never_changes_the_stored_one(tmp_path):
+    stored = tmp_path / "store" / "episode.srt"
+    stored.parent.mkdir()
+    stored.write_text("1\n00:00:00,000 --> 00:00:01,000\n把她赶出去！\n", encoding="utf-8")
+    published = publish(stored, tmp_path / "run" / "episode.srt")
+    with open(published, "a", encoding="utf-8") as f:
+        f.write("\n2\n00:00:01,000 --> 00:00:02,000\nextra\n")
+    assert "extra" not in stored.read_text(encoding="utf-8")
