@@ -93,6 +93,7 @@ def test_an_unreadable_stored_result_is_rendered_again(tmp_path):
 
 
 def test_folders_left_by_a_dead_process_are_cleaned(tmp_path):
+    import os
     import socket
     import subprocess
     import sys
@@ -102,9 +103,9 @@ def test_folders_left_by_a_dead_process_are_cleaned(tmp_path):
     (tmp_path / "tmp").mkdir()
     left = tmp_path / "tmp" / f"0123456789abcdef.{host}.{dead.stdout.strip()}.deadbeef"
     left.mkdir()
-    mine = tmp_path / "tmp" / f"0123456789abcdef.{host}.{__import__('os').getpid()}.cafebabe"
+    mine = tmp_path / "tmp" / f"0123456789abcdef.{host}.{os.getpid()}.cafebabe"
     mine.mkdir()
-    other_host = tmp_path / "tmp" / f"0123456789abcdef.another-machine.1.feedface"
+    other_host = tmp_path / "tmp" / "0123456789abcdef.another-machine.1.feedface"
     other_host.mkdir()
     ArtifactStore(tmp_path)
     assert not left.exists() and mine.exists() and other_host.exists()
