@@ -42,6 +42,19 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def save_workbook(workbook, path: str | Path) -> Path:
+    """Save an openpyxl workbook atomically, with every cell as data: a ledger description or a title
+    that starts with '=', '+', '-' or '@' stays text and never runs as a spreadsheet formula."""
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+    return Path(path)
+
+
 def publish(src: str | Path, dest: str | Path) -> Path:
     """Place a stored artifact at `dest` as a copy of its own: editing a published file (adding a
     line to an .srt, trimming a cut) must never change what the store hands the next run."""

@@ -22,7 +22,7 @@ from pydantic import Field
 from microdrama.config import ProjectConfig
 from microdrama.domain import Screenplay, Strict, load_model
 from microdrama.errors import InputError
-from microdrama.files import atomic_path, atomic_write_text, sha256_file
+from microdrama.files import atomic_write_text, save_workbook, sha256_file
 
 AI_DECLARATION_ZH = ("本剧使用人工智能技术生成或合成部分或全部内容（画面、配音、字幕），已按《人工智能生成合成内容标识办法》"
                      "及 GB 45438-2025 添加显式标识与隐式标识。")
@@ -203,8 +203,7 @@ def write_pack(pack: Pack, out_dir: Path, stem: str) -> dict[str, Path]:
         eps.append(list(pack.table[0]))
         for item in pack.table:
             eps.append(list(item.values()))
-    with atomic_path(paths["xlsx"]) as tmp:
-        wb.save(tmp)
+    save_workbook(wb, paths["xlsx"])
     atomic_write_text(paths["json"], json.dumps({"title": pack.title, "fields": dict(pack.rows), "episodes": pack.table},
                                                 ensure_ascii=False, indent=2))
     esc = html.escape

@@ -30,3 +30,16 @@ def test_editing_a_published_file_never_changes_the_stored_one(tmp_path):
     with open(published, "a", encoding="utf-8") as f:
         f.write("\n2\n00:00:01,000 --> 00:00:02,000\nextra\n")
     assert "extra" not in stored.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x.invalid","pay")', "+1+1", "-2+3", "@SUM(A1)"])
+def test_text_that_looks_like_a_formula_stays_text_in_a_workbook(tmp_path, text):
+    from openpyxl import Workbook, load_workbook
+
+    from microdrama.files import save_workbook
+
+    wb = Workbook()
+    wb.active.append(["description", text])
+    save_workbook(wb, tmp_path / "claim.xlsx")
+    cell = load_workbook(tmp_path / "claim.xlsx").active["B1"]
+    assert cell.data_type == "s" and cell.value == text

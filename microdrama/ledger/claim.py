@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from microdrama.files import atomic_path, atomic_write_bytes, atomic_write_text
+from microdrama.files import atomic_write_bytes, atomic_write_text, save_workbook
 from microdrama.ledger.policy import (
     PolicyRules,
     ProgrammeResult,
@@ -137,8 +137,7 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
     verify.append(["result", claim.verification.describe()])
     for seq, msg in claim.verification.problems:
         verify.append([seq, msg])
-    with atomic_path(path) as tmp:
-        wb.save(tmp)
+    save_workbook(wb, path)
 
 
 def svg_bars(data: list[tuple[str, Decimal]], width: int = 640, unit: str = "RMB") -> str:
