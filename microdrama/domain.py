@@ -86,6 +86,14 @@ class Voice(Strict):
     rate: int = Field(165, ge=80, le=400, description="speaking rate in words per minute, 80-400")
 
 
+def printable(value: str, fix: str) -> str:
+    """Refuse line breaks and control characters (NUL, tabs…) in text that is spoken, drawn or filed."""
+    bad = sorted({f"U+{ord(ch):04X}" for ch in value if ord(ch) < 32 or ord(ch) == 127})
+    if bad:
+        raise ValueError(f"contains control characters ({', '.join(bad)}); {fix}")
+    return value
+
+
 class Character(Strict):
     id: str = Field(pattern=SLUG, description="a lowercase slug such as 'lin_xia' used by shots and lines")
     name: str = Field(min_length=1, max_length=40, description="the display name, e.g. '林夏'")
@@ -95,6 +103,11 @@ class Character(Strict):
     color: str | None = Field(
         None, pattern=r"^#[0-9a-fA-F]{6}$", description="placeholder colour in animatics as '#rrggbb'"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        return printable(name, "write the name on one line")
 
 
 class SeriesBible(Strict):
@@ -128,6 +141,11 @@ class Line(Strict):
     speaker: str = Field(description=f"a character id from series.characters, or '{NARRATOR}'")
     text: str = Field(min_length=1, max_length=120, description="what is said; keep lines short (<= 120 chars)")
     emotion: Emotion = Field(Emotion.neutral, description="one of: " + ", ".join(e.value for e in Emotion))
+
+    @field_validator("text")
+    @classmethod
+    def _one_row_of_speech(cls, text: str) -> str:
+        return printable(text, "a line is spoken as one piece: remove line breaks, or split it into two lines")
 
 
 class Shot(Strict):

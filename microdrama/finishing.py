@@ -154,11 +154,17 @@ def build_ass(events: list[SubEvent], width: int, height: int, style: SubtitleSt
     for ev in events:
         start_ms = math.ceil(ev.start_s * 100 - 1e-6) * 10  # inward to the 10 ms ASS grid
         end_ms = math.floor(ev.end_s * 100 + 1e-6) * 10
-        text = r"\N".join(ev.rows)
+        text = r"\N".join(map(ass_text, ev.rows))
         if ev.secondary_rows:  # bilingual: the translation stacked below, smaller and tinted, same safe area
-            text += r"\N{\fs%d\c&H9BE7FF&}" % style.secondary_font_size + r"\N".join(ev.secondary_rows)
+            text += r"\N{\fs%d\c&H9BE7FF&}" % style.secondary_font_size + r"\N".join(map(ass_text, ev.secondary_rows))
         subs.append(pysubs2.SSAEvent(start=start_ms, end=max(end_ms, start_ms + 10), text=text))
     return subs
+
+
+def ass_text(row: str) -> str:
+    """A row as literal ASS text: braces and backslashes in a line must never act as override tags
+    (`{\\fs200\\pos(…)}` in a screenplay would otherwise resize and move the subtitle)."""
+    return row.replace("\\", "\uff3c").replace("{", "\uff5b").replace("}", "\uff5d")
 
 
 def wrap_rows(text: str, max_width: float, size: int) -> list[str]:

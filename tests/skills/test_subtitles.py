@@ -114,3 +114,24 @@ class TestSubtitlesContract(SkillContract):
     def case(self, tiny_episode):
         return Case(SubtitleWriter(), {"storyboard": tiny_episode.board.model_dump(mode="json"), "width": W,
                                        "height": H, "style": {"font_size": 12}, "secondary": {"s01-l1": "Out!"}})
+
+
+def test_override_tags_in_a_line_are_shown_as_text_not_obeyed(screenplay_data, tmp_path):
+    from microdrama.domain import Screenplay, parse_model
+
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = r"{\fs200\pos(10,10)}赶出去\N走"
+    sp = parse_model(Screenplay, screenplay_data)
+    board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations={
+        "s01-l1": 1.7, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}))
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(tmp_path)).output
+    first = pysubs2.load(out.ass)[0]
+    assert "\\fs200" not in first.text and "\\pos" not in first.text and "{" not in first.text
+    assert first.plaintext == "｛＼fs200＼pos(10,10)｝赶出去＼N走"
+
+
+def test_a_line_break_inside_a_line_is_refused_with_a_fix(screenplay_data):
+    from microdrama.domain import Screenplay, parse_model
+
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "把她\n赶出去"
+    with pytest.raises(InputError, match=r"lines\[0\]\.text: contains control characters \(U\+000A\).*split it"):
+        parse_model(Screenplay, screenplay_data)
