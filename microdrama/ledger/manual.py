@@ -9,6 +9,7 @@ importing the same file twice records nothing the second time.
 from __future__ import annotations
 
 import csv
+import difflib
 import datetime as dt
 import hashlib
 import io
@@ -58,6 +59,13 @@ class EvidenceStore:
         return any(hashlib.sha256(m.read_bytes()).hexdigest() == ref["sha256"] for m in matches)
 
 
+MAX_AMOUNT = Decimal("1e15")  # far above any R&D budget; larger figures are typing mistakes
+# ISO 4217 codes a pilot base pays in (RMB stands for CNY, as in the rest of the ledger).
+CURRENCIES = frozenset("""RMB USD EUR HKD MOP TWD JPY KRW GBP SGD AUD NZD CAD CHF SEK NOK DKK MYR THB IDR VND PHP
+INR AED SAR QAR KWD BHD OMR ILS TRY RUB KZT BRL MXN ARS CLP COP PEN ZAR EGP NGN KES MAD PKR BDT LKR NPR MMK KHR
+LAK MNT UZS CZK PLN HUF RON BGN ISK UAH""".split())
+
+
 class ManualEntry(Strict):
     """One manual cost, as typed on the command line or in a CSV row."""
 
@@ -65,9 +73,12 @@ class ManualEntry(Strict):
     date: dt.date = Field(description="when the cost was incurred, YYYY-MM-DD")
     project: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="the R&D project code")
     description: str = Field("", description="what was bought or done")
-    amount: Decimal | None = Field(None, gt=0, description="amount in `currency` (> 0; corrections are reversals)")
-    currency: str = Field("RMB", pattern=r"^[A-Z]{3}$", description="ISO code, e.g. RMB or USD")
-    fx_rate: Decimal | None = Field(None, gt=0, description="RMB per unit of currency on the date (needed unless RMB)")
+    amount: Decimal | None = Field(None, gt=0, lt=MAX_AMOUNT, decimal_places=6,
+                                   description="amount in `currency` (> 0, at most 6 decimal places; corrections "
+                                               "are reversals)")
+    currency: str = Field("RMB", description="ISO 4217 code, e.g. RMB (or CNY), USD, EUR, HKD, JPY")
+    fx_rate: Decimal | None = Field(None, gt=0, lt=MAX_AMOUNT, decimal_places=6,
+                                    description="RMB per unit of currency on the date (needed unless RMB)")
     vendor: str | None = Field(None, description="the counterparty named on contract, invoice and payment")
     contract_no: str | None = None
     invoice_no: str | None = None
@@ -79,6 +90,17 @@ class ManualEntry(Strict):
     evidence: list[tuple[EvidenceKind, str]] = Field(
         default_factory=list, description="kind=path pairs, e.g. invoice=inv-001.pdf"
     )
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _iso_currency(cls, value):
+        code = str(value).strip().upper()
+        code = "RMB" if code == "CNY" else code  # the ledger books renminbi as RMB; CNY is its ISO code
+        if code not in CURRENCIES:
+            close = difflib.get_close_matches(code, sorted(CURRENCIES), n=3)
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code this ledger knows"
+                             + (f"; did you mean {', '.join(close)}?" if close else "; use e.g. RMB, USD, EUR"))
+        return code
 
     @field_validator("evidence", mode="before")
     @classmethod

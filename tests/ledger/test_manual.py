@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from microdrama.domain import parse_model
 from microdrama.errors import InputError
 from microdrama.ledger.manual import EvidenceStore, ManualEntry, import_csv
 from microdrama.ledger.rates import RateCards
@@ -81,3 +82,21 @@ def test_manual_entry_rules_teach_the_fix():
         ManualEntry(category="model_api", date="2026-11-01", project="P1", amount="10", vendor="V", currency="USD")
     with pytest.raises(ValueError, match="must be kind=path"):
         ManualEntry(category="other", date="2026-11-01", project="P1", amount="1", vendor="V", evidence="inv.pdf")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"currency": "XYZ"}, "'XYZ' is not an ISO 4217 currency code"),
+    ({"currency": "USS", "fx_rate": "7.1"}, "did you mean .*USD"),
+    ({"amount": "1e22"}, r"less than 1E\+15"),
+    ({"amount": "12.3456789"}, "no more than 6 decimal places"),
+])
+def test_money_is_refused_rather_than_silently_changed(fields, message):
+    base = {"category": "model_api", "date": "2026-11-02", "project": "P1", "amount": "100", "vendor": "API Co"}
+    with pytest.raises(InputError, match=message):
+        parse_model(ManualEntry, {**base, **fields})
+
+
+def test_cny_is_booked_as_rmb():
+    entry = parse_model(ManualEntry, {"category": "model_api", "date": "2026-11-02", "project": "P1",
+                                      "amount": "100", "vendor": "API Co", "currency": "cny"})
+    assert entry.currency == "RMB" and entry.fx_rate is None
