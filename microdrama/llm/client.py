@@ -122,6 +122,8 @@ class ChatClient:
                 error = f"timed out after {p.timeout_s:g} s"
             except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
+            if error and key:  # a server that echoes the key back must not put it in logs or transcripts
+                error = error.replace(key, "***")
             self._record(purpose, attempt, body, status, text, error, time.perf_counter() - started)
             if error is None:
                 return text

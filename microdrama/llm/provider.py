@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from typing import Mapping
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from pydantic import Field, field_validator
 
@@ -13,6 +13,11 @@ from microdrama.domain import Strict
 from microdrama.errors import InputError
 
 ENV_BASE_URL, ENV_MODEL, ENV_KEY = "MICRODRAMA_LLM_BASE_URL", "MICRODRAMA_LLM_MODEL", "MICRODRAMA_LLM_API_KEY"
+# The variable each provider's own SDK reads, used only for that provider's host (a key is never
+# sent to another provider's server).
+PROVIDER_KEY_ENVS = {"api.openai.com": "OPENAI_API_KEY", "dashscope.aliyuncs.com": "DASHSCOPE_API_KEY",
+                     "dashscope-intl.aliyuncs.com": "DASHSCOPE_API_KEY", "ark.cn-beijing.volces.com": "ARK_API_KEY",
+                     "api.deepseek.com": "DEEPSEEK_API_KEY", "api.moonshot.cn": "MOONSHOT_API_KEY"}
 
 
 class ProviderConfig(Strict):
@@ -31,17 +36,30 @@ class ProviderConfig(Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         parsed = urlparse(v)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"base_url {v!r} must be an http(s) URL such as https://api.deepseek.com/v1")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("base_url must be an http(s) URL such as https://api.deepseek.com/v1")
+        secret_query = [k for k in parse_qs(parsed.query) if "key" in k.lower() or "token" in k.lower()]
+        if parsed.username or parsed.password or secret_query:
+            # Never echo the value: it would land in logs, the manifest and the append-only ledger.
+            raise ValueError(f"base_url must not carry a key or password; put the key in {ENV_KEY} "
+                             "(or api_key_env) and give the plain URL, e.g. https://api.deepseek.com/v1")
         return v.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        parsed = urlparse(self.base_url)
+        return parsed.hostname + (f":{parsed.port}" if parsed.port else "")
 
     @property
     def identity(self) -> str:
         """What the ledger's rate card matches on: the model and the host, never the key."""
-        return f"openai-compatible {self.model}@{urlparse(self.base_url).netloc}"
+        return f"openai-compatible {self.model}@{self.host}"
 
     def api_key(self) -> str | None:
         key = os.environ.get(self.api_key_env)
+        standard = PROVIDER_KEY_ENVS.get(urlparse(self.base_url).hostname or "")
+        if not key and standard and self.api_key_env == ENV_KEY:
+            key = os.environ.get(standard)
         if key:
             return key
         try:  # optional: a key stored in the OS keyring under service "microdrama"
@@ -61,4 +79,6 @@ class ProviderConfig(Strict):
         model = environ.get(ENV_MODEL)
         if not model:
             raise InputError(f"{ENV_BASE_URL} is set but {ENV_MODEL} is not; set the model name too")
-        return cls(base_url=url, model=model)
+        from microdrama.domain import parse_model
+
+        return parse_model(cls, {"base_url": url, "model": model}, source=f"{ENV_BASE_URL}/{ENV_MODEL}")

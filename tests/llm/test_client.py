@@ -90,3 +90,33 @@ def test_json_extraction_tolerates_prose_fences_and_braces_in_strings():
 def test_key_comes_from_the_environment_not_the_config(provider):
     assert "SECRET" not in provider.model_dump_json()
     assert provider.api_key() == "sk-test-SECRET-never-in-files"
+
+
+@pytest.mark.parametrize("url", ["http://user:sk-live-123@api.example.invalid/v1",
+                                 "https://api.example.invalid/v1?api_key=sk-live-123"])
+def test_a_key_in_the_url_is_refused_without_echoing_it(url):
+    from microdrama.domain import parse_model
+    from microdrama.errors import InputError
+    from microdrama.llm.provider import ProviderConfig
+
+    with pytest.raises(InputError) as caught:
+        parse_model(ProviderConfig, {"base_url": url, "model": "m"})
+    assert "must not carry a key" in str(caught.value) and "sk-live-123" not in str(caught.value)
+
+
+def test_a_provider_sdk_variable_is_used_only_for_that_provider(monkeypatch):
+    from microdrama.llm.provider import ProviderConfig
+
+    monkeypatch.delenv("MICRODRAMA_LLM_API_KEY", raising=False)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-deepseek")
+    assert ProviderConfig(base_url="https://api.deepseek.com/v1", model="deepseek-chat").api_key() == "sk-deepseek"
+    assert ProviderConfig(base_url="https://dashscope.aliyuncs.com/compatible-mode/v1", model="qwen-plus").api_key() \
+        in (None, "")  # the DeepSeek key is never sent to another provider
+
+
+def test_a_key_echoed_by_the_server_is_redacted(fake_model, provider, tmp_path):
+    fake_model.fail(401, "invalid key sk-test-SECRET-never-in-files")
+    with pytest.raises(LLMError) as caught:
+        client(fake_model, provider, tmp_path).complete(MESSAGES)
+    assert "SECRET" not in str(caught.value) and "***" in str(caught.value)
+    assert "SECRET" not in "".join(p.read_text() for p in tmp_path.glob("*.json"))
