@@ -9,8 +9,8 @@ importing the same file twice records nothing the second time.
 from __future__ import annotations
 
 import csv
-import difflib
 import datetime as dt
+import difflib
 import hashlib
 import io
 import shutil
