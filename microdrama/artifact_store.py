@@ -22,7 +22,8 @@ from typing import Callable
 
 from pydantic import BaseModel, ValidationError
 
-from microdrama.files import atomic_write_text
+from microdrama.errors import BilledError
+from microdrama.files import atomic_write_text, sha256_file
 from microdrama.skill import Skill, SkillContext, Usage
 
 STORE_TOKEN = "@@microdrama-store@@"  # stands for the store's folder in keys and stored results
@@ -79,7 +80,11 @@ class ArtifactStore:
 
         tmp = self.root / "tmp" / f"{key[:16]}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         try:
-            result = skill(inputs, SkillContext(tmp, log=log), options)
+            try:
+                result = skill(inputs, SkillContext(tmp, log=log), options)
+            except BilledError as exc:  # paid for but failed: keep what the provider said, for the audit
+                exc.kept = self._keep_failed(tmp, key)
+                raise
             if before_commit is not None:
                 before_commit(key, result.usage)
             # Paths in the output point into the temporary folder; re-point them to the final one, and
@@ -88,7 +93,9 @@ class ArtifactStore:
             atomic_write_text(
                 tmp / "result.json",
                 json.dumps({"output": _swap(output, str(self.root), STORE_TOKEN),
-                            "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=1),
+                            "usage": result.usage.model_dump(mode="json"),
+                            "files": _fingerprints(result.output.model_dump(mode="json"), tmp.resolve())},
+                           ensure_ascii=False, indent=1),
             )
             final.parent.mkdir(parents=True, exist_ok=True)
             if replace_existing and final.exists():
@@ -105,17 +112,31 @@ class ArtifactStore:
         return StoredResult(key, skill.Output.model_validate(output), result.usage, False)
 
     def _read(self, skill: Skill, result_file: Path) -> tuple[BaseModel, Usage] | None:
-        """A committed result, or None when there is none or it no longer fits the skill's contract."""
+        """A committed result whose files are intact, or None: missing, unreadable, no longer fitting the
+        skill's contract, or a file changed since it was stored (then the step runs again)."""
         if not result_file.exists():
             return None
         try:
             data = json.loads(result_file.read_text(encoding="utf-8"))
             output = _swap(data["output"], STORE_TOKEN, str(self.root))
+            damaged = _damaged(data["files"], result_file.parent)
+            if damaged:
+                raise ValueError(f"{damaged} changed since it was stored")
             return skill.Output.model_validate(output), Usage.model_validate(data["usage"])
-        except (ValueError, KeyError, ValidationError) as exc:
-            logging.getLogger(__name__).warning("re-running %s: stored result %s is unreadable (%s)",
-                                                skill.name, result_file, str(exc).splitlines()[0])
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            logging.getLogger(__name__).warning("re-running %s: stored result %s is unusable (%s)",
+                                                skill.name, result_file.parent.name, str(exc).splitlines()[0])
             return None
+
+    def _keep_failed(self, tmp: Path, key: str) -> Path | None:
+        """Move a failed step's LLM transcripts out of its private folder before that folder is removed."""
+        transcripts = tmp / "llm"
+        if not transcripts.is_dir():
+            return None
+        kept = self.root / "failed" / f"{key[:16]}-{uuid.uuid4().hex[:8]}"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(transcripts), kept)
+        return kept
 
 
 def _swap(value, old: str, new: str):
@@ -137,3 +158,37 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _fingerprints(output, folder: Path) -> dict[str, list]:
+    """Size, modification time and sha256 of every file the output names inside `folder`."""
+    found: dict[str, list] = {}
+
+    def visit(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v)
+        elif isinstance(value, str) and value.startswith(str(folder)) and Path(value).is_file():
+            path = Path(value)
+            st = path.stat()
+            found[str(path.relative_to(folder))] = [st.st_size, st.st_mtime_ns, sha256_file(path)]
+
+    visit(output)
+    return found
+
+
+def _damaged(files: dict[str, list], folder: Path) -> str | None:
+    """The first recorded file that is missing or changed. Size is checked always; the hash only when
+    the modification time moved, so reusing a step costs a stat per file, not a read."""
+    for rel, (size, mtime_ns, digest) in files.items():
+        path = folder / rel
+        try:
+            st = path.stat()
+        except OSError:
+            return rel
+        if st.st_size != size or (st.st_mtime_ns != mtime_ns and sha256_file(path) != digest):
+            return rel
+    return None

@@ -96,12 +96,17 @@ def write_concat_list(ctx: SkillContext, paths: list[str], name: str) -> Path:
     return listing
 
 
-def check_cut(tmp: Path, width: int, height: int):
-    """Probe a freshly written cut: only one with the right size and one audio stream may get its real name."""
+def check_cut(tmp: Path, width: int, height: int, storyboard: Storyboard):
+    """Probe a freshly written cut: only one with the right size, one audio stream and the storyboard's
+    length (to two frames) may get its real name."""
     info = probe(tmp)
     if (info.width, info.height) != (width, height) or info.audio_streams != 1:
         raise RenderError(f"the cut came out {info.width}x{info.height} with {info.audio_streams} audio streams; "
                           f"expected {width}x{height} with one")
+    expected = storyboard.duration_s
+    if abs(info.duration_s - expected) > max(0.15, 2 / storyboard.fps):
+        raise RenderError(f"the cut came out {info.duration_s:.2f} s long, the storyboard says {expected:.2f} s; "
+                          "a shot's clip is damaged or too short — render it again with --force")
     return info
 
 

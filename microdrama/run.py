@@ -287,6 +287,9 @@ class Run:
         except BilledError as exc:  # failed, but the provider charged for it: the cost is real
             if self.meter:
                 self.meter.record(who, exc.usage, self.store.key(skill, inputs, options), billed_failure=True)
+            kept = getattr(exc, "kept", None)  # what the provider was asked and answered, for the audit
+            for f in sorted(kept.glob("*.json")) if kept else []:
+                publish(f, self.dir / "llm" / task_name / "failed" / f.name)
             raise
         with self._records_lock:
             self.records.append(UsageRecord(

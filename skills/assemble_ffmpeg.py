@@ -36,7 +36,7 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
             run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing.name, "-i", dialogue.name, "-map", "0:v",
                         "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", str(MIX_RATE), "-shortest",
                         "-movflags", "+faststart", tmp.name], cwd=ctx.work_dir, what="assembling the episode")
-            info = check_cut(tmp, inputs.width, inputs.height)
+            info = check_cut(tmp, inputs.width, inputs.height, board)
         frames = sum(s.frames for s in board.shots)
         return FinalCut(video=str(out), duration_s=info.duration_s, frames=frames, dialogue_wav=str(dialogue)), {
             "video_seconds": round(frames / board.fps, 4)}

@@ -70,6 +70,6 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
                  "-shortest", "-movflags", "+faststart", tmp.name],
                 cwd=work, what="final compose",
             )
-            info = check_cut(tmp, enc.width, enc.height)
+            info = check_cut(tmp, enc.width, enc.height, board)
         cut = FinalCut(video=str(out), duration_s=info.duration_s, frames=frames, dialogue_wav=str(dialogue))
         return cut, {"frames_encoded": float(frames), "video_seconds": round(frames / board.fps, 4)}

@@ -109,3 +109,22 @@ def test_folders_left_by_a_dead_process_are_cleaned(tmp_path):
     other_host.mkdir()
     ArtifactStore(tmp_path)
     assert not left.exists() and mine.exists() and other_host.exists()
+
+
+def test_a_damaged_stored_file_is_never_reused(tmp_path):
+    """A truncated or edited file in the store makes the step run again instead of being handed on."""
+    import os
+
+    store = ArtifactStore(tmp_path)
+    EchoSkill.calls = 0
+    first = store.run(EchoSkill(), EchoIn(text="a whole line"))
+    path = first.output.path
+    with open(path, "r+") as f:
+        f.truncate(3)  # half a file, as a crash or a full disk leaves it
+    assert not store.run(EchoSkill(), EchoIn(text="a whole line")).cached
+    with open(path, "w") as f:
+        f.write("a whole LINE")  # same size, other bytes
+    os.utime(path, ns=(1, 1))
+    again = store.run(EchoSkill(), EchoIn(text="a whole line"))
+    assert not again.cached and open(again.output.path).read() == "a whole line" and EchoSkill.calls == 3
+    assert store.run(EchoSkill(), EchoIn(text="a whole line")).cached  # intact: reused, no re-render

@@ -243,6 +243,9 @@ def test_a_model_that_never_answers_validly_fails_the_run_but_its_tokens_are_bil
     billed = Ledger(f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}").entries()
     assert billed and all("failed call, billed" in e.description for e in billed)
     assert not (tmp_path / "out" / "bad" / "episode.mp4").exists()
+    kept = list((tmp_path / "out" / "bad" / "llm" / "screenplay" / "failed").glob("*.json"))
+    assert kept and "我不能用 JSON 回答" in kept[0].read_text(encoding="utf-8")  # what was paid for is kept
+    assert "failed" in (tmp_path / "out" / "bad" / "RUN-FAILED.txt").read_text(encoding="utf-8")
 
 
 def test_english_episode_gets_whisper_dub_qa_aligned_and_bilingual_subtitles(prefect, tmp_path, screenplay_data):

@@ -3,7 +3,7 @@
 import av
 import pytest
 
-from microdrama.errors import InputError
+from microdrama.errors import InputError, RenderError
 from microdrama.media import probe
 from microdrama.skill import SkillContext
 from microdrama.skills.assemble_ffmpeg import FfmpegAssembler
@@ -67,3 +67,11 @@ class TestAssembleContract(SkillContract):
     @pytest.fixture
     def case(self, tiny_episode):
         return Case(FfmpegAssembler(), assemble_input(tiny_episode, audio_label="morse").model_dump(mode="json"))
+
+
+def test_a_cut_shorter_than_the_storyboard_never_gets_its_name(tiny_episode, tmp_path):
+    e = tiny_episode
+    short = {k: e.segments["s03"] for k in e.segments}  # every shot given the shortest segment
+    with pytest.raises(RenderError, match="storyboard says"):
+        FfmpegAssembler()(assemble_input(e).model_copy(update={"segments": short}), SkillContext(tmp_path))
+    assert not list(tmp_path.glob("*.mp4"))
