@@ -369,3 +369,12 @@ def dump_yaml(model: BaseModel) -> str:
 def slugify(text: str, fallback: str = "item") -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return slug if slug and slug[0].isalpha() else (f"{fallback}_{slug}" if slug else fallback)
+
+
+def folder_name(title: str, fallback: str = "series") -> str:
+    """A readable folder name from a title in any script ('寻味上海' stays 寻味上海, 'My Drama!' becomes
+    my_drama); a title without a single letter or digit gets a short hash, never a name shared by others."""
+    import hashlib
+
+    name = re.sub(r"\W+", "_", title.strip().lower()).strip("_")[:60]
+    return name or f"{fallback}_{hashlib.sha256(title.encode('utf-8')).hexdigest()[:8]}"

@@ -8,6 +8,7 @@ series after a fix redoes only what is missing or changed.
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +17,7 @@ from prefect import flow
 from pydantic import BaseModel, Field, model_validator
 
 from microdrama.config import ProjectConfig
-from microdrama.domain import Brief, Strict, dump_yaml, load_model, slugify
+from microdrama.domain import Brief, Strict, dump_yaml, folder_name, load_model
 from microdrama.errors import InputError, MicrodramaError
 from microdrama.files import atomic_write_text
 from microdrama.pipelines.episode import episode_flow
@@ -72,7 +73,7 @@ def episode_sources(spec_path: Path, spec: SeriesSpec, out_dir: Path) -> list[Pa
         return sources
     brief_path = spec.brief if spec.brief.is_absolute() else base / spec.brief
     brief = load_model(Brief, brief_path)
-    folder = out_dir / slugify(spec.title, "series") / "briefs"
+    folder = out_dir / folder_name(spec.title) / "briefs"
     folder.mkdir(parents=True, exist_ok=True)
     sources = []
     for n in range(1, spec.count + 1):
@@ -84,13 +85,31 @@ def episode_sources(spec_path: Path, spec: SeriesSpec, out_dir: Path) -> list[Pa
     return sources
 
 
+def claim_series_folder(out_dir: Path, title: str) -> str:
+    """The series' folder name under `out_dir`, refusing one that another series already owns: two
+    series whose titles make the same name must never write into each other's episodes."""
+    slug = folder_name(title)
+    record = out_dir / slug / "series.json"
+    if record.is_file():
+        try:
+            owner = json.loads(record.read_text(encoding="utf-8")).get("title")
+        except ValueError:
+            owner = None
+        if owner not in (None, title):
+            raise InputError(f"{out_dir / slug} belongs to the series {owner!r}; give this series ({title!r}) "
+                             "another title or render it with another --out")
+    else:
+        atomic_write_text(record, SeriesSummary(title=title, episodes=[], wall_seconds=0).model_dump_json(indent=2))
+    return slug
+
+
 @flow(name="series", log_prints=False)
 def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("out"), parallel: int = 2,
                 force: bool = False) -> SeriesSummary:
     started = time.perf_counter()
     spec = load_model(SeriesSpec, spec_path)
+    slug = claim_series_folder(Path(out_dir), spec.title)
     sources = episode_sources(Path(spec_path), spec, Path(out_dir))
-    slug = slugify(spec.title, "series")
 
     def one(index: int, source: Path) -> EpisodeOutcome:
         name = f"{slug}-ep{index:02d}"

@@ -59,3 +59,17 @@ def test_brief_and_count_expand_into_numbered_briefs(tmp_path):
     spec = load_model(SeriesSpec, spec_path)
     sources = episode_sources(spec_path, spec, tmp_path)
     assert [load_model(Brief, p).episode for p in sources] == [1, 2, 3]
+
+
+def test_series_titles_in_any_script_get_their_own_folders(tmp_path):
+    from microdrama.domain import folder_name
+    from microdrama.errors import InputError
+    from microdrama.pipelines.series import claim_series_folder
+
+    assert folder_name("寻味上海") == "寻味上海" and folder_name("暖手杯") == "暖手杯"
+    assert folder_name("My Drama!") == "my_drama"
+    assert folder_name("！！！") != folder_name("？？？")  # no letters at all: a hash, not a shared fallback
+    assert claim_series_folder(tmp_path, "My Drama!") == "my_drama"
+    assert claim_series_folder(tmp_path, "My Drama!") == "my_drama"  # the same series again is fine
+    with pytest.raises(InputError, match="belongs to the series 'My Drama!'"):
+        claim_series_folder(tmp_path, "my drama")
