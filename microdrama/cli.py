@@ -16,7 +16,9 @@ from typing import Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 from microdrama.env import apply_offline_defaults
 from microdrama.errors import MicrodramaError
@@ -27,13 +29,18 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _say(message: str) -> None:
+    """Progress from a skill: user text (titles, lines, paths) printed as it is, never as markup."""
+    err.print(message, markup=False, highlight=False)
+
+
 def _boundary(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except MicrodramaError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {esc(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
     return guarded
 
@@ -81,7 +88,7 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
     check_run_name(name)
     check_stages(cfg)
     for note in notes:
-        err.print(note)
+        err.print(note, markup=False)
     from microdrama.pipelines.episode import episode_flow
 
     summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
@@ -96,7 +103,7 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
                          if summary.cost else []),
                        ("storyboard", str(Path(summary.run_dir) / "storyboard.html")),
                        ("manifest", str(Path(summary.run_dir) / "manifest.json"))]:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))
     console.print(table)
 
 
@@ -141,7 +148,7 @@ def series(
     cfg, notes = configure(ProjectConfig.load(config))
     check_stages(cfg)
     for note in notes:
-        err.print(note)
+        err.print(note, markup=False)
     from microdrama.pipelines.series import SeriesSpec, series_flow
 
     load_model(SeriesSpec, spec)  # fail fast on a bad spec
@@ -151,7 +158,7 @@ def series(
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):
         table.add_column(col, overflow="fold")
     for e in summary.episodes:
-        table.add_row(e.name, "[green]ok[/]" if e.ok else f"[red]failed[/]: {e.error}",
+        table.add_row(Text(e.name), "[green]ok[/]" if e.ok else f"[red]failed[/]: {esc(e.error or '')}",
                       f"{e.duration_s:.1f} s" if e.duration_s else "—", f"{e.wall_seconds:.0f} s", str(e.steps_run),
                       e.cost_rmb or "—")
     console.print(table)
@@ -182,7 +189,7 @@ def transcribe(
         options = options.model_copy(update={"model_path": model})
     stem = out or media.with_suffix("")
     result = skill(TranscribeInput(audio=str(media), language=language, chunk_s=chunk),
-                   SkillContext(stem.parent, log=err.print), options)
+                   SkillContext(stem.parent, log=_say), options)
     t = result.output
     written = write_transcript(t, stem, [f.strip() for f in formats.split(",") if f.strip()])
     console.print(f"{len(t.segments)} segments, language {t.language}, {t.duration_s:.1f} s "
@@ -196,7 +203,7 @@ def new(name: str = typer.Argument(..., help="project folder to create"),
     from microdrama.scaffold import create_project
 
     folder = create_project(name, parent)
-    console.print(f"created {folder}. Next: cd {folder} && pip install -e . && pytest")
+    console.print(f"created {folder}. Next: cd {folder} && pip install -e . && pytest", markup=False)
 
 
 solution_app = _App(help="Demo industry solutions (城市形象·文旅, brand, overseas).", no_args_is_help=True)
@@ -211,7 +218,7 @@ def solution_list() -> None:
     for folder in sorted((ASSETS_DIR / "solutions").iterdir()):
         readme = folder / "README.md"
         first = readme.read_text(encoding="utf-8").splitlines()[0].lstrip("# ") if readme.exists() else ""
-        console.print(f"[bold]{folder.name}[/]  {first}")
+        console.print(f"[bold]{esc(folder.name)}[/]  {esc(first)}")
 
 
 @solution_app.command("run")
@@ -224,11 +231,12 @@ def solution_run(name: str = typer.Argument(..., help="city-image | brand | over
 
     result = run_solution(name, out, quick=quick, parallel=parallel)
     for e in result.series.episodes:
-        console.print(f"{e.name}: " + (f"[green]ok[/] {e.video} ({e.duration_s:.1f} s)" if e.ok else f"[red]{e.error}[/]"))
+        console.print(f"{esc(e.name)}: " + (f"[green]ok[/] {esc(str(e.video))} ({e.duration_s:.1f} s)" if e.ok
+                                             else f"[red]{esc(e.error or '')}[/]"))
     if result.claim_html:
-        console.print(f"cost report: {result.claim_html}")
+        console.print(f"cost report: {result.claim_html}", markup=False)
     for f in result.filing:
-        console.print(f"filing: {f}")
+        console.print(f"filing: {f}", markup=False)
     if result.series.failed:
         raise typer.Exit(code=1)
 
@@ -246,7 +254,7 @@ def validate(
     if kind not in ("auto", *types):
         raise MicrodramaError(f"--kind must be one of auto, {', '.join(types)}; got {kind!r}")
     model = read_source(path) if kind == "auto" else load_model(types[kind], path)
-    console.print(f"[green]ok[/]: {path} is a valid {type(model).__name__}")
+    console.print(f"[green]ok[/]: {esc(str(path))} is a valid {type(model).__name__}")
 
 
 @skills_app.command("list")
@@ -276,8 +284,7 @@ def skills_run(
     """Run one skill on an input file; prints its output and usage as JSON.
 
     The file holds the stage's input fields and, optionally, `options:` for this skill."""
-    import yaml
-
+    from microdrama.domain import read_yaml
     from microdrama.registry import default_registry
     from microdrama.skill import SkillContext
 
@@ -286,14 +293,9 @@ def skills_run(
         console.print_json(json.dumps({"input": skill.Input.model_json_schema(),
                                        "options": skill.Options.model_json_schema()}))
         return
-    if not input.is_file():
-        raise MicrodramaError(f"--input {input}: no such file")
-    try:
-        data = yaml.safe_load(input.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise MicrodramaError(f"--input {input} is not valid YAML/JSON: {exc}") from None
+    data = read_yaml(input, "Pass --input a YAML or JSON file with the stage's input fields.") or {}
     options = data.pop("options", None) if isinstance(data, dict) else None
-    result = skill(skill.parse_input(data), SkillContext(out / name, log=err.print), skill.parse_options(options))
+    result = skill(skill.parse_input(data), SkillContext(out / name, log=_say), skill.parse_options(options))
     sys.stdout.write(json.dumps({"output": result.output.model_dump(mode="json"),
                                  "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=2) + "\n")
 
@@ -395,8 +397,8 @@ def ledger_list(project: Optional[str] = typer.Option(None), run: Optional[str] 
     for col in ("seq", "date", "kind", "category", "project", "RMB", "what", "rate"):
         table.add_column(col, overflow="fold")
     for e in rows:
-        table.add_row(str(e.seq), e.occurred_on.isoformat(), e.kind, e.category, e.project_code,
-                      f"{e.amount_rmb_stored:.4f}", e.description or (e.vendor or ""), e.rate_ref or "")
+        table.add_row(str(e.seq), e.occurred_on.isoformat(), e.kind, e.category, Text(e.project_code),
+                      f"{e.amount_rmb_stored:.4f}", Text(e.description or (e.vendor or "")), e.rate_ref or "")
     console.print(table)
 
 
@@ -455,11 +457,11 @@ def label_check(
         sys.stdout.write(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2) + "\n")
     else:
         for r in reports:
-            console.print(f"[bold]{r.path}[/]: " + ("[green]PASS[/]" if r.ok else "[red]FAIL[/]"))
+            console.print(f"[bold]{esc(r.path)}[/]: " + ("[green]PASS[/]" if r.ok else "[red]FAIL[/]"))
             for c in r.clauses:
-                console.print(f"  {'✓' if c.ok else '✗'} {c.clause} — {c.detail}", highlight=False)
+                console.print(f"  {'✓' if c.ok else '✗'} {c.clause} — {c.detail}", highlight=False, markup=False)
             for w in r.warnings:
-                console.print(f"  [yellow]! {w}[/]")
+                console.print(f"  [yellow]! {esc(w)}[/]")
     if not all(r.ok for r in reports):
         raise typer.Exit(code=1)
 
@@ -477,7 +479,7 @@ def label_apply(files: list[Path] = typer.Argument(..., help="files to label in 
         if not f.is_file():
             raise MicrodramaError(f"{f}: no such file")
         label = label_file(f, cfg.labels, produce_id=f"{content_id}-{f.stem}")
-        console.print(f"{f}: labelled ({label.reserved_code1[:20]}…)")
+        console.print(f"{f}: labelled ({label.reserved_code1[:20]}…)", markup=False)
 
 
 @filing_app.command("plan")
@@ -506,7 +508,7 @@ def filing_plan(
     pack = plan_pack(sp, ProjectConfig.load(config), _parse_date(on, "--date") or date.today(), per_minute)
     paths = write_pack(pack, out, "plan")
     fields = dict(pack.rows)
-    console.print(f"review tier: [bold]{fields['审查层级 review tier']}[/] — {fields['层级依据 tier basis']}")
+    console.print(f"review tier: [bold]{esc(fields['审查层级 review tier'])}[/] — {esc(fields['层级依据 tier basis'])}")
     for kind, path in paths.items():
         console.print(f"  {kind}: {path}")
 
@@ -522,7 +524,8 @@ def filing_online(runs: list[Path] = typer.Argument(..., help="finished run fold
     pack = online_pack([FiledEpisode.from_run_dir(r) for r in runs], ProjectConfig.load(config))
     paths = write_pack(pack, out, "online")
     for item in pack.table or []:
-        console.print(f"episode {item['episode']}: {item['duration_s']} s, label check {item['label_check']}")
+        console.print(f"episode {item['episode']}: {item['duration_s']} s, label check {item['label_check']}",
+                      markup=False)
     for kind, path in paths.items():
         console.print(f"  {kind}: {path}")
 

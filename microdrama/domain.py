@@ -330,19 +330,72 @@ def estimate_speech_seconds(text: str, language: Language) -> float:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _read_yaml(path: Path, missing: str) -> object:
+MAX_INPUT_BYTES = 2 * 1024 * 1024  # briefs, screenplays and configs are kilobytes; more is the wrong file
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """YAML without aliases (a few hundred bytes of `&a [*a, *a …]` expand to gigabytes) and without
+    duplicate keys (the second one would silently win)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError("while reading", None, "aliases (*name) are not accepted; write the value "
+                                       "out in full", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.MarkedYAMLError("while reading a mapping", node.start_mark,
+                                           f"the key {key!r} appears twice; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, source: str | Path) -> object:
+    """YAML or JSON text -> data, with aliases and duplicate keys refused; errors name the file."""
+    try:
+        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InputError(f"{source} is not valid YAML/JSON: {exc}") from None
+
+
+def read_text_file(path: Path, missing: str) -> str:
+    """A small UTF-8 text file; anything else (too big, another encoding, not a file) is a clear error."""
     if not path.is_file():
         raise InputError(f"{path}: no such file. {missing}")
+    size = path.stat().st_size
+    if size > MAX_INPUT_BYTES:
+        raise InputError(f"{path} is {size / 1e6:.1f} MB; a brief, screenplay or config is a few KB. "
+                         "Is this the right file?")
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")  # saved as UTF-16 by some Windows editors: the BOM says so
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML/JSON: {exc}") from None
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = ""
+        try:
+            raw.decode("gb18030")
+            hint = " It looks like GBK/GB18030 (a Chinese Windows default)."
+        except UnicodeDecodeError:
+            pass
+        raise InputError(f"{path} is not UTF-8 (byte {exc.start}).{hint} Save it as UTF-8 "
+                         "(in most editors: Save As → Encoding: UTF-8) and run again.") from None
+
+
+def read_yaml(path: str | Path, missing: str = "Check the path.") -> object:
+    """A user's YAML or JSON file, read with every guard above."""
+    return parse_yaml(read_text_file(Path(path), missing), path)
 
 
 def load_model(model: type[M], path: str | Path) -> M:
     """Load a YAML or JSON file into `model`; any problem becomes an InputError naming the field."""
     path = Path(path)
-    return parse_model(model, _read_yaml(path, f"Check the path (relative to {Path.cwd()})."), source=path)
+    return parse_model(model, read_yaml(path, f"Check the path (relative to {Path.cwd()})."), source=path)
 
 
 def parse_model(model: type[M], data: object, source: str | Path | None = None) -> M:
@@ -357,7 +410,7 @@ def parse_model(model: type[M], data: object, source: str | Path | None = None) 
 def read_source(path: str | Path) -> Brief | Screenplay:
     """A file holding `series:` and `episode:` is a screenplay; anything else must be a brief."""
     path = Path(path)
-    data = _read_yaml(path, "Pass a brief or screenplay YAML/JSON.")
+    data = read_yaml(path, "Pass a brief or screenplay YAML/JSON.")
     is_screenplay = isinstance(data, dict) and "series" in data and "episode" in data
     return parse_model(Screenplay if is_screenplay else Brief, data, source=path)
 

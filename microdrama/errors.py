@@ -6,6 +6,7 @@ so users never have to read a traceback from deep inside pydantic, ffmpeg or a m
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def format_validation_error(
             msg = _unknown_key(model, tuple(err["loc"]))
         line = f"  - {path}: {msg}"
         if err["type"] not in {"missing", "value_error", "extra_forbidden"} and "input" in err:
-            shown = repr(err["input"])
+            shown = reprlib.repr(err["input"])  # bounded: a huge or deeply nested value must not be printed whole
             line += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
         hint = _field_hint(model, tuple(err["loc"]))
         if hint and err["type"] != "value_error":

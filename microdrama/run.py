@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from microdrama import __version__
 from microdrama.artifact_store import ArtifactStore
 from microdrama.config import ProjectConfig
-from microdrama.domain import Screenplay, SpokenLine, dump_yaml, load_model
+from microdrama.domain import Screenplay, SpokenLine, dump_yaml, load_model, read_yaml
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
 from microdrama.files import atomic_write_text, publish, sha256_file
 from microdrama.ledger.meter import Attribution, Meter
@@ -192,14 +192,10 @@ def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None) -
 
 def load_translation(config: ProjectConfig, screenplay: Screenplay) -> dict[str, str]:
     """Bilingual subtitles: line id -> translation, from a mapping file or a translated screenplay."""
-    import yaml
-
     path = config.subtitles.translation
     if path is None:
         return {}
-    if not Path(path).is_file():
-        raise InputError(f"subtitles.translation: {path} does not exist")
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = read_yaml(path, "Fix subtitles.translation in the config.")
     if isinstance(data, dict) and "series" in data and "episode" in data:
         mapping = {ln.id: ln.text for ln in load_model(Screenplay, path).spoken_lines()}
     elif isinstance(data, dict):
