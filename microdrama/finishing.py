@@ -132,13 +132,13 @@ def overlay_filters(ctx: SkillContext, width: int, height: int, ass: Path | None
         margin = int(min(width, height) * 0.04)
         x = f"w-tw-{margin}" if mark.position == "top_right" else str(margin)
         enable = f":enable='lt(t,{mark_until_s})'" if mark_until_s else ""
-        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:fontsize={size}:fontcolor=white"
-                       f":x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}")
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=mark.txt:expansion=none:fontsize={size}"
+                       f":fontcolor=white:x={x}:y={margin}:box=1:boxcolor=black@0.45:boxborderw={size // 5}{enable}")
     if opening_text and opening_until_s > 0:
         atomic_write_text(ctx.path("opening.txt"), opening_text)
         card = mark_font_size("备案", 0.03 * min(width, height))
-        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:fontsize={card}:fontcolor=white"
-                       f":x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
+        filters.append(f"drawtext=fontfile=fonts/{font_file.name}:textfile=opening.txt:expansion=none:fontsize={card}"
+                       f":fontcolor=white:x=(w-tw)/2:y=h*0.2:box=1:boxcolor=black@0.55:boxborderw={card // 3}"
                        f":enable='lt(t,{opening_until_s})'")
     return filters or ["null"]
 

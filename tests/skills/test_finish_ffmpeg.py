@@ -68,3 +68,10 @@ class TestFinishContract(SkillContract):
     def case(self, tiny_episode):
         return Case(FfmpegShotFinisher(), finish_input(tiny_episode, opening_text="备案号：TEST",
                                                        opening_until_s=1.0).model_dump(mode="json"))
+
+
+def test_a_percent_sign_in_the_opening_card_is_drawn_as_text(tiny_episode, tmp_path):
+    """drawtext would expand '%{…}' sequences; a filing number like '沪剧备%2026' must just be text."""
+    out = FfmpegShotFinisher()(finish_input(tiny_episode, index=0, opening_text="备案号：沪剧备%{pts}%2026",
+                                            opening_until_s=1.0), SkillContext(tmp_path)).output
+    assert probe(out.video).width == W
