@@ -326,12 +326,33 @@ def _parse_date(value: Optional[str], name: str):
 
 
 @ledger_app.command("verify")
-def ledger_verify(ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt) -> None:
-    """Recompute the hash chain; name every edited, inserted or deleted row. Exit 1 if broken."""
-    result = _open_ledger(ledger, config)[0].verify()
-    (console if result.ok else err).print(result.describe(), highlight=False)
+def ledger_verify(ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt,
+                  checkpoint: list[Path] = typer.Option([], help="checkpoint file or folder, repeatable "
+                                                                 "(the evidence store's are always used)")) -> None:
+    """Recompute the hash chain and compare it with every checkpoint; name every edited, inserted,
+    deleted or truncated row. Exit 1 if broken."""
+    from microdrama.ledger.manual import load_checkpoints
+
+    led, _, evidence = _open_ledger(ledger, config)
+    result = led.verify(load_checkpoints(*[p for p in [evidence.root / "checkpoints"] if p.is_dir()], *checkpoint))
+    (console if result.ok else err).print(result.describe(), highlight=False, markup=False)
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt,
+                      out: Optional[Path] = typer.Option(None, help="also write it to this folder (keep a copy "
+                                                                    "outside the database's machine)")) -> None:
+    """Record the chain's head (entry, hash, count) outside the database, so `ledger verify` can later
+    prove that no entry up to it was deleted, truncated or rewritten."""
+    from microdrama.ledger.manual import save_checkpoint
+
+    led, _, evidence = _open_ledger(ledger, config)
+    cp = led.checkpoint()
+    written = [save_checkpoint(cp, evidence.root / "checkpoints"), *([save_checkpoint(cp, out)] if out else [])]
+    console.print(f"checkpoint at entry {cp.seq} ({cp.entries} entries, head {cp.entry_hash[:16]}…): "
+                  + ", ".join(map(str, written)), markup=False)
 
 
 @ledger_app.command("add")
@@ -418,8 +439,14 @@ def ledger_claim(
     first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
     if first > last:
         raise MicrodramaError(f"--from {first} is after --to {last}")
-    led = _open_ledger(ledger, config)[0]
-    claim = build_claim(led, PolicyRules.load(rules), project, first, last)
+    from microdrama.ledger.manual import load_checkpoints, save_checkpoint
+
+    led, _, evidence = _open_ledger(ledger, config)
+    kept = evidence.root / "checkpoints"
+    claim = build_claim(led, PolicyRules.load(rules), project, first, last,
+                        load_checkpoints(kept) if kept.is_dir() else [])
+    if claim.checkpoint is not None:
+        save_checkpoint(claim.checkpoint, kept)
     folder = out or Path("out/claims") / f"{project}_{first}_{last}"
     paths = write_claim_pack(claim, folder)
     table = Table(title=f"claim {project} {first} – {last}: total {claim.total:,.2f} RMB")

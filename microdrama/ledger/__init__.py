@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from microdrama.ledger.store import CATEGORIES, Entry, EntryIn, Ledger, VerifyResult
+from microdrama.ledger.store import CATEGORIES, Checkpoint, Entry, EntryIn, Ledger, VerifyResult
 
 DEFAULT_LEDGER_FILE = "ledger.sqlite"
 
@@ -12,4 +12,4 @@ def ledger_url(configured: str | None, out_dir: str | Path = "out") -> str:
     return configured or f"sqlite:///{(Path(out_dir) / DEFAULT_LEDGER_FILE).resolve()}"
 
 
-__all__ = ["CATEGORIES", "DEFAULT_LEDGER_FILE", "Entry", "EntryIn", "Ledger", "VerifyResult", "ledger_url"]
+__all__ = ["CATEGORIES", "Checkpoint", "DEFAULT_LEDGER_FILE", "Entry", "EntryIn", "Ledger", "VerifyResult", "ledger_url"]

@@ -24,7 +24,7 @@ from microdrama.ledger.policy import (
     evidence_gaps,
     fen,
 )
-from microdrama.ledger.store import Entry, Ledger, VerifyResult
+from microdrama.ledger.store import Checkpoint, Entry, Ledger, VerifyResult
 
 LINE_COLUMNS = ["seq", "occurred_on", "kind", "category", "description", "amount", "currency", "fx_rate",
                 "amount_rmb", "rate_ref", "vendor", "contract_no", "invoice_no", "affiliated", "declaration_ref",
@@ -44,13 +44,15 @@ class Claim:
     top_shots: list[tuple[str, Decimal]]
     gaps: list[tuple[Entry, list[str]]]
     verification: VerifyResult
+    checkpoint: Checkpoint | None = None  # the chain's head when the pack was made, for the auditor to keep
 
     @property
     def total(self) -> Decimal:
         return fen(sum((e.amount_rmb_stored for e in self.entries), Decimal(0)))
 
 
-def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, end: date) -> Claim:
+def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, end: date,
+                checkpoints: list[Checkpoint] = ()) -> Claim:
     entries = ledger.entries(project=project, start=start, end=end)
     by_category: dict[str, Decimal] = defaultdict(Decimal)
     by_month: dict[str, Decimal] = defaultdict(Decimal)
@@ -64,7 +66,7 @@ def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, e
     top = sorted(by_shot.items(), key=lambda kv: kv[1], reverse=True)[:10]
     return Claim(project, start, end, entries, programmes, {k: fen(v) for k, v in sorted(by_category.items())},
                  {k: fen(v) for k, v in sorted(by_month.items())}, [(k, fen(v)) for k, v in top],
-                 evidence_gaps(entries), ledger.verify())
+                 evidence_gaps(entries), ledger.verify(checkpoints), ledger.checkpoint_or_none())
 
 
 def _line(e: Entry) -> list:
@@ -87,6 +89,9 @@ def write_claim_pack(claim: Claim, out_dir: Path) -> dict[str, Path]:
     atomic_write_bytes(paths["csv"], buf.getvalue().encode("utf-8-sig"))  # BOM: Excel opens Chinese correctly
     _write_xlsx(claim, paths["xlsx"])
     atomic_write_text(paths["html"], _html(claim))
+    if claim.checkpoint is not None:  # the head this pack was made from: keep it, verify the ledger against it later
+        paths["checkpoint"] = atomic_write_text(out_dir / claim.checkpoint.name(),
+                                                claim.checkpoint.model_dump_json(indent=2))
     return paths
 
 
@@ -102,7 +107,9 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
         ["R&D cost claim pack"], ["project", claim.project], ["period", f"{claim.start} to {claim.end}"],
         ["total R&D spend (RMB)", float(claim.total)], ["entries", len(claim.entries)],
         ["ledger chain", "valid" if claim.verification.ok else "BROKEN"],
-        ["chain head hash", claim.verification.head_hash], [],
+        ["chain head hash", claim.verification.head_hash],
+        ["entries in the chain", claim.verification.entries],
+        ["checkpoints matched", claim.verification.checkpoints], [],
         ["programme", "eligible (RMB)", "rate", "cap (RMB)", "supported (RMB)", "cap applied", "excluded (RMB)", "source"],
     ]
     for r in claim.programmes:
@@ -174,6 +181,11 @@ def _html(claim: Claim) -> str:
         f"<td>{fen(e.amount_rmb_stored):,.2f}</td><td>{esc(', '.join(m))}</td></tr>" for e, m in claim.gaps)
     v = claim.verification
     status = ("<p class=ok>✓ " if v.ok else "<p class=bad>✗ ") + esc(v.describe()).replace("\n", "<br>") + "</p>"
+    if claim.checkpoint is not None:
+        cp = claim.checkpoint
+        status += (f"<p><small>Checkpoint kept with this pack ({esc(cp.name())}): entry {cp.seq}, {cp.entries} entries, "
+                   f"head {esc(cp.entry_hash)}. <code>microdrama ledger verify --checkpoint {esc(cp.name())}</code> "
+                   "later proves that nothing up to it was deleted or rewritten.</small></p>")
     return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
 <title>R&amp;D claim · {esc(claim.project)} · {claim.start} – {claim.end}</title>
 <style>body{{font-family:'Noto Sans SC',sans-serif;margin:28px;max-width:1000px;color:#222}}

@@ -22,12 +22,13 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from microdrama.domain import Strict
 from microdrama.errors import InputError, format_validation_error
-from microdrama.files import atomic_path
+from microdrama.files import atomic_path, atomic_write_text
 from microdrama.ledger.rates import RateCards
 from microdrama.ledger.store import EntryIn, Ledger
 
 if TYPE_CHECKING:
     from microdrama.config import LedgerConfig
+    from microdrama.ledger.store import Checkpoint
 
 EvidenceKind = Literal["invoice", "contract", "declaration", "timesheet", "payment", "other"]
 ManualCategory = Literal["compute_rental", "model_api", "corpus", "staff", "equipment", "software", "other"]
@@ -194,6 +195,28 @@ def import_csv(path: str | Path, ledger: Ledger, rates: RateCards, evidence: Evi
     if not entries:
         raise InputError(f"{path}: no rows to import")
     return [seq for seq, created in ledger.append_many(entries) if created]
+
+
+def save_checkpoint(checkpoint: "Checkpoint", folder: Path) -> Path:
+    """Keep a checkpoint as a JSON file (the evidence store's `checkpoints/`, or an auditor's folder)."""
+    return atomic_write_text(Path(folder) / checkpoint.name(), checkpoint.model_dump_json(indent=2))
+
+
+def load_checkpoints(*places: Path) -> list["Checkpoint"]:
+    """Every checkpoint in these files or folders; a file that is not one is an error naming it."""
+    from microdrama.ledger.store import Checkpoint
+
+    found = []
+    for place in places:
+        files = sorted(Path(place).glob("checkpoint-*.json")) if Path(place).is_dir() else [Path(place)]
+        for f in files:
+            if not f.is_file():
+                raise InputError(f"--checkpoint {f}: no such file")
+            try:
+                found.append(Checkpoint.model_validate_json(f.read_text(encoding="utf-8")))
+            except ValueError as exc:
+                raise InputError(f"{f} is not a ledger checkpoint ({str(exc).splitlines()[0]})") from None
+    return found
 
 
 def open_books(url: str | None, config: "LedgerConfig") -> tuple[Ledger, RateCards, EvidenceStore]:

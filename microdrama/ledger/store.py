@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 
 from microdrama.errors import InputError
 from microdrama.ledger.schema import GENESIS, HASHED_FIELDS, chain_head, entries
@@ -130,16 +130,35 @@ def entry_hash(row: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+class Checkpoint(BaseModel):
+    """The chain's head at a moment, kept outside the database (an auditor's copy, the claim pack, the
+    evidence store). Every entry hash covers all entries before it, so a later chain that still has this
+    hash at this seq is unchanged up to here; one that does not was truncated, wiped or rewritten."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(ge=0, description="the last entry at checkpoint time (0: empty ledger)")
+    entry_hash: str = Field(description="that entry's hash")
+    entries: int = Field(ge=0, description="how many entries the chain held")
+    taken_at: str = Field(description="when, UTC ISO 8601")
+
+    def name(self) -> str:
+        return f"checkpoint-{self.seq:08d}-{self.entry_hash[:12]}.json"
+
+
 @dataclass
 class VerifyResult:
     ok: bool
     entries: int
     head_hash: str
     problems: list[tuple[int, str]] = field(default_factory=list)
+    checkpoints: int = 0  # how many external checkpoints the chain was checked against
 
     def describe(self) -> str:
         if self.ok:
-            return f"chain valid: {self.entries} entries, head {self.head_hash[:16]}…"
+            against = f", matches {self.checkpoints} checkpoint(s)" if self.checkpoints else \
+                ", no checkpoint to compare (truncation or a full rewrite cannot be seen; see `ledger checkpoint`)"
+            return f"chain valid: {self.entries} entries, head {self.head_hash[:16]}…{against}"
         lines = [f"chain BROKEN ({len(self.problems)} problem(s) in {self.entries} entries):"]
         lines += [f"  - seq {seq}: {msg}" for seq, msg in self.problems]
         return "\n".join(lines)
@@ -171,7 +190,10 @@ class Ledger:
         out: list[tuple[int, bool]] = []
         with self.engine.begin() as conn:
             # The head row exists from the first migration on; locking it serialises writers.
-            head = conn.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).one()
+            head = conn.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).first()
+            if head is None:
+                raise InputError(f"the ledger at {self.url.split('@')[-1]} has lost its chain head row (edited "
+                                 "outside microdrama); nothing was recorded. Run `microdrama ledger verify`.")
             seq, prev = head.seq, head.entry_hash
             for item in items:
                 if item.idempotency_key:
@@ -241,15 +263,20 @@ class Ledger:
             raise InputError(f"no ledger entry with seq {seq}")
         return _to_entry(row._mapping)
 
-    def verify(self) -> VerifyResult:
+    def verify(self, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
+        """Recompute the chain; with checkpoints, also prove nothing before each one was cut or rewritten."""
         problems: list[tuple[int, str]] = []
         expected_seq, prev = 1, GENESIS
         count = 0
+        hash_at: dict[int, str] = {}
+        wanted = {cp.seq for cp in checkpoints}
         with self.engine.connect() as conn:
             head = conn.execute(select(chain_head).where(chain_head.c.id == 1)).first()
             for r in conn.execute(select(entries).order_by(entries.c.seq)):
                 row = dict(r._mapping)
                 count += 1
+                if row["seq"] in wanted:
+                    hash_at[row["seq"]] = row["entry_hash"]
                 if row["seq"] != expected_seq:
                     if row["seq"] > expected_seq:
                         problems.append((expected_seq, f"missing: rows {expected_seq}–{row['seq'] - 1} were deleted"))
@@ -268,7 +295,35 @@ class Ledger:
                 problems.append((last_seq + 1, f"rows {last_seq + 1}–{head.seq} were deleted from the end"))
             else:
                 problems.append((head.seq + 1, "rows were appended without going through the ledger"))
-        return VerifyResult(ok=not problems, entries=count, head_hash=prev, problems=problems)
+        checked = 0
+        for cp in sorted(checkpoints, key=lambda c: c.seq):
+            checked += 1
+            if cp.seq == 0:
+                continue
+            found = hash_at.get(cp.seq)
+            if found is None:
+                problems.append((cp.seq, f"checkpoint of {cp.taken_at} names entry {cp.seq}, which is gone: "
+                                         "entries were deleted from the end or the ledger was wiped"))
+            elif found != cp.entry_hash:
+                problems.append((cp.seq, f"checkpoint of {cp.taken_at} does not match: the chain up to entry "
+                                         f"{cp.seq} was rewritten"))
+        return VerifyResult(ok=not problems, entries=count, head_hash=prev, problems=problems, checkpoints=checked)
+
+    def checkpoint_or_none(self) -> Checkpoint | None:
+        try:
+            return self.checkpoint()
+        except InputError:
+            return None
+
+    def checkpoint(self) -> Checkpoint:
+        """The current head, to be kept outside the database; refused while the chain is broken."""
+        result = self.verify()
+        if not result.ok:
+            raise InputError("the ledger chain is broken, so it cannot be checkpointed:\n" + result.describe())
+        with self.engine.connect() as conn:
+            last = conn.execute(select(func.max(entries.c.seq))).scalar()
+        return Checkpoint(seq=last or 0, entry_hash=result.head_hash, entries=result.entries,
+                          taken_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _to_entry(row) -> Entry:

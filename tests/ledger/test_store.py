@@ -146,3 +146,53 @@ def test_concurrent_writers_lose_nothing_and_keep_the_chain(ledger, ledger_url):
     assert len(rows) == workers * per_worker
     assert {r.description for r in rows} == {f"w{w}-{i}" for w in range(workers) for i in range(per_worker)}
     assert ledger.verify().ok
+
+
+def _rewind_head(url: str, seq: int, entry_hash: str) -> None:
+    plain_sql(url, f"UPDATE ledger_chain_head SET seq = {seq}, entry_hash = '{entry_hash}' WHERE id = 1")
+
+
+def test_tail_truncation_with_a_rewound_head_is_caught_by_a_checkpoint(ledger, ledger_url):
+    for i in range(4):
+        ledger.append(entry(amount=Decimal(i + 1)))
+    cp = ledger.checkpoint()
+    assert (cp.seq, cp.entries) == (4, 4)
+    third = ledger.get(3)
+    plain_sql(ledger_url, "DELETE FROM ledger_entries WHERE seq = 4")
+    _rewind_head(ledger_url, 3, third.entry_hash)
+    assert ledger.verify().ok  # without an outside record, a clean cut at the end cannot be seen
+    result = ledger.verify([cp])
+    assert not result.ok and "entry 4, which is gone" in result.describe()
+
+
+def test_a_wiped_or_rewritten_ledger_fails_its_checkpoint(ledger, ledger_url, tmp_path):
+    from microdrama.ledger.manual import load_checkpoints, save_checkpoint
+
+    for i in range(3):
+        ledger.append(entry(amount=Decimal(i + 1)))
+    save_checkpoint(ledger.checkpoint(), tmp_path / "kept")
+    cp = load_checkpoints(tmp_path / "kept")
+    from microdrama.ledger.schema import GENESIS
+
+    plain_sql(ledger_url, "DELETE FROM ledger_entries")
+    _rewind_head(ledger_url, 0, GENESIS)
+    rewritten = Ledger(ledger_url)  # a fresh chain, written through the ledger: valid on its own
+    for i in range(3):
+        rewritten.append(entry(amount=Decimal(10 * (i + 1))))
+    assert rewritten.verify().ok
+    result = rewritten.verify(cp)
+    assert not result.ok and "rewritten" in result.describe()
+
+
+def test_a_broken_chain_cannot_be_checkpointed(ledger, ledger_url):
+    ledger.append(entry())
+    plain_sql(ledger_url, "UPDATE ledger_entries SET description = 'edited' WHERE seq = 1")
+    with pytest.raises(InputError, match="cannot be checkpointed"):
+        ledger.checkpoint()
+
+
+def test_appending_after_the_head_row_was_deleted_is_a_clear_error(ledger, ledger_url):
+    ledger.append(entry())
+    plain_sql(ledger_url, "DELETE FROM ledger_chain_head")
+    with pytest.raises(InputError, match="lost its chain head row"):
+        ledger.append(entry(amount=Decimal(2)))
