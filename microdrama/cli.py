@@ -8,8 +8,11 @@ never loads Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,6 +27,8 @@ from microdrama.env import apply_offline_defaults
 from microdrama.errors import MicrodramaError
 
 apply_offline_defaults()
+# On the terminal a failed run shows one short error; Prefect's tracebacks go to OUT/microdrama.log.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 console = Console()
 err = Console(stderr=True)
@@ -42,7 +47,41 @@ def _boundary(fn: Callable) -> Callable:
         except MicrodramaError as exc:
             err.print(f"[bold red]error:[/] {esc(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
+        except OSError as exc:  # a full or read-only disk, a folder where a file should be, no permission
+            where = f" {exc.filename}" if exc.filename else ""
+            err.print(f"[bold red]error:[/] cannot read or write{esc(where)}: {esc(exc.strerror or str(exc))}. "
+                      "Check free space and permissions, or choose another --out.", highlight=False)
+            raise typer.Exit(code=2) from None
     return guarded
+
+
+@contextlib.contextmanager
+def _flow_log(out: Path):
+    """Warnings and errors of Prefect and the pipeline, with tracebacks, appended to OUT/microdrama.log;
+    a failed run points there instead of printing a hundred lines."""
+    if out.exists() and not out.is_dir():
+        raise MicrodramaError(f"--out {out} is a file; give a folder for the run folders")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("PREFECT_API_URL"):
+        from microdrama.processes import sweep_orphans
+
+        stopped = sweep_orphans(os.environ["PREFECT_HOME"])
+        if stopped:
+            err.print(f"stopped {stopped} temporary Prefect server(s) left running by a killed run", markup=False)
+    path = out / "microdrama.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    try:
+        yield
+    except Exception:
+        err.print(f"details: {path}", markup=False, highlight=False)
+        raise
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 class _App(typer.Typer):
@@ -91,7 +130,8 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
         err.print(note, markup=False)
     from microdrama.pipelines.episode import episode_flow
 
-    summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
+    with _flow_log(out):
+        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
     table = Table(title=f"Run {summary.run_id}", show_header=False)
     for key, value in [("video", summary.video), ("length", f"{summary.duration_s:.1f} s"),
                        ("shots / lines", f"{summary.shots} / {summary.lines}"),
@@ -152,7 +192,8 @@ def series(
     from microdrama.pipelines.series import SeriesSpec, series_flow
 
     load_model(SeriesSpec, spec)  # fail fast on a bad spec
-    summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
+    with _flow_log(out):
+        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
     table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
                         f"episodes in {summary.wall_seconds:.0f} s")
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):
@@ -229,7 +270,8 @@ def solution_run(name: str = typer.Argument(..., help="city-image | brand | over
     """Render a demo solution: episodes, storyboards, cost report, label checks and filing packs."""
     from microdrama.pipelines.solution import run_solution
 
-    result = run_solution(name, out, quick=quick, parallel=parallel)
+    with _flow_log(out):
+        result = run_solution(name, out, quick=quick, parallel=parallel)
     for e in result.series.episodes:
         console.print(f"{esc(e.name)}: " + (f"[green]ok[/] {esc(str(e.video))} ({e.duration_s:.1f} s)" if e.ok
                                              else f"[red]{esc(e.error or '')}[/]"))

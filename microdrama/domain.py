@@ -363,13 +363,13 @@ def parse_yaml(text: str, source: str | Path) -> object:
         raise InputError(f"{source} is not valid YAML/JSON: {exc}") from None
 
 
-def read_text_file(path: Path, missing: str) -> str:
-    """A small UTF-8 text file; anything else (too big, another encoding, not a file) is a clear error."""
+def read_text_file(path: Path, missing: str, max_bytes: int = MAX_INPUT_BYTES) -> str:
+    """A UTF-8 text file; anything else (too big, another encoding, not a file) is a clear error."""
     if not path.is_file():
         raise InputError(f"{path}: no such file. {missing}")
     size = path.stat().st_size
-    if size > MAX_INPUT_BYTES:
-        raise InputError(f"{path} is {size / 1e6:.1f} MB; a brief, screenplay or config is a few KB. "
+    if size > max_bytes:
+        raise InputError(f"{path} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB expected here. "
                          "Is this the right file?")
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

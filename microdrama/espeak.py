@@ -19,6 +19,8 @@ import subprocess
 import sys
 import wave
 
+from microdrama.processes import dies_with_parent
+
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
@@ -70,8 +72,8 @@ def synthesise_here(text: str, voice: str, rate: int, pitch: int) -> tuple[int, 
 def speak(text: str, voice: str, rate: int, pitch: int, out: str) -> int:
     """Synthesise one utterance into `out` (WAV) in a fresh worker process; returns the sample rate."""
     request = json.dumps({"text": text, "voice": voice, "rate": rate, "pitch": pitch, "out": out})
-    proc = subprocess.run([sys.executable, "-m", "microdrama.espeak"], input=request, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(dies_with_parent([sys.executable, "-m", "microdrama.espeak"]), input=request,
+                          capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise EspeakError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "espeak-ng worker failed")
     return int(json.loads(proc.stdout)["sample_rate"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from microdrama.errors import RenderError
+from microdrama.processes import dies_with_parent
 
 
 @lru_cache(maxsize=1)
@@ -32,7 +33,7 @@ def cjk_font_path() -> Path:
 def run_ffmpeg(args: Sequence[str | Path], *, cwd: Path | None = None, what: str = "ffmpeg") -> None:
     """Run ffmpeg quietly; on failure raise RenderError with the last lines ffmpeg printed."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(dies_with_parent(cmd), cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
         raise RenderError(f"{what} failed (ffmpeg exit {proc.returncode}):\n{tail}")

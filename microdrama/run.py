@@ -246,6 +246,8 @@ class Run:
         from microdrama.ledger import Ledger, ledger_url
         from microdrama.ledger.rates import RateCards
 
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise InputError(f"--out {out_dir} is a file; give a folder for the run folders")
         self.id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
         self.config = config
         self.dir = Path(out_dir) / run_name

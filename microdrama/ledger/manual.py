@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from microdrama.domain import Strict
+from microdrama.domain import Strict, read_text_file
 from microdrama.errors import InputError, format_validation_error
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.ledger.rates import RateCards
@@ -172,8 +172,8 @@ def _clean(row: dict[str, str]) -> dict[str, object]:
 def import_csv(path: str | Path, ledger: Ledger, rates: RateCards, evidence: EvidenceStore) -> list[int]:
     """Validate every row, then record them all in one transaction. Returns the new seqs."""
     path = Path(path)
-    raw = path.read_bytes()
-    text = raw.decode("utf-8-sig")  # Excel writes a BOM
+    text = read_text_file(path, "Pass the CSV file to import.", max_bytes=64 * 1024 * 1024)
+    raw = path.read_bytes()  # the file's own bytes key the import, so importing it again records nothing
     reader = csv.DictReader(io.StringIO(text))
     unknown = [c for c in (reader.fieldnames or []) if c not in CSV_COLUMNS]
     if unknown:

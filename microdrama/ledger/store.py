@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -38,6 +39,11 @@ Category = Literal[
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 MONEY_PLACES = Decimal("0.000001")
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for messages and logs: the password replaced by ***."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def money(value: Decimal | str | int | float) -> str:
@@ -168,9 +174,18 @@ class Ledger:
     """Open (and migrate) a ledger by URL: `sqlite:///path/ledger.sqlite` or `postgresql+pg8000://…`."""
 
     def __init__(self, url: str) -> None:
+        from sqlalchemy.exc import ArgumentError, DBAPIError
+
         self.url = url
-        self.engine = _engine(url)
-        upgrade(self.engine)
+        if url.startswith("sqlite:///"):  # a new ledger in a folder that does not exist yet
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = _engine(url)
+            upgrade(self.engine)
+        except (DBAPIError, ArgumentError, ImportError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise InputError(f"cannot open the ledger at {redact_url(url)}: {reason}. Is the database server "
+                             "running and the URL right? (ledger.url in the config, or --ledger)") from None
 
     @classmethod
     def at(cls, path: str | Path) -> "Ledger":
@@ -192,7 +207,7 @@ class Ledger:
             # The head row exists from the first migration on; locking it serialises writers.
             head = conn.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).first()
             if head is None:
-                raise InputError(f"the ledger at {self.url.split('@')[-1]} has lost its chain head row (edited "
+                raise InputError(f"the ledger at {redact_url(self.url)} has lost its chain head row (edited "
                                  "outside microdrama); nothing was recorded. Run `microdrama ledger verify`.")
             seq, prev = head.seq, head.entry_hash
             for item in items:
