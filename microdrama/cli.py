@@ -31,7 +31,7 @@ apply_offline_defaults()
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # long paths stay whole, for copying
 
 
 def _say(message: str) -> None:
@@ -542,7 +542,12 @@ def label_apply(files: list[Path] = typer.Argument(..., help="files to label in 
     """Embed TC260 metadata (and C2PA credentials when configured) into existing files."""
     from microdrama.config import ProjectConfig
     from microdrama.labels.apply import label_file
+    from microdrama.labels.tc260 import check_value
 
+    try:
+        check_value("--content-id", content_id)
+    except ValueError as exc:
+        raise MicrodramaError(str(exc)) from None
     cfg = ProjectConfig.load(config)
     for f in files:
         if not f.is_file():

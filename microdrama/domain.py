@@ -118,6 +118,11 @@ class SeriesBible(Strict):
     setting: str = Field("", description="where and when the story happens")
     characters: list[Character] = Field(min_length=1, description="everyone who speaks or appears")
 
+    @field_validator("title", "logline")
+    @classmethod
+    def _printable_bible(cls, value: str) -> str:
+        return printable(value, "write it on one line")
+
     @field_validator("characters")
     @classmethod
     def _unique_ids(cls, chars: list[Character]) -> list[Character]:
@@ -258,6 +263,11 @@ class Brief(Strict):
     setting: str = Field("", description="where the story happens, e.g. '上海陆家嘴'")
     episode: int = Field(1, ge=1, le=200, description="which episode to write (1-200)")
     target_seconds: int = Field(60, ge=20, le=180, description="episode length to aim for, 20-180 seconds")
+
+    @field_validator("title", "premise", "setting")
+    @classmethod
+    def _printable_brief(cls, value: str) -> str:
+        return printable(value, "write it on one line")
     characters: list[CharacterBrief] = Field(
         default_factory=list, description="optional cast; missing roles get default names"
     )

@@ -44,6 +44,15 @@ def kind_of(path: Path) -> str:
 
 
 def content_hash(path: Path) -> str:
+    """The hash of what a file shows or plays (packets, samples, pixels), not of its metadata."""
+    try:
+        return _content_hash(path)
+    except (OSError, ValueError, EOFError) as exc:  # PyAV and Pillow say "invalid data" in their own ways
+        raise InputError(f"{path.name} is not a {kind_of(path).upper()} file microdrama can read "
+                         f"({str(exc).splitlines()[0][:120]}); label the exported file, not a placeholder") from None
+
+
+def _content_hash(path: Path) -> str:
     kind = kind_of(path)
     h = hashlib.sha256()
     if kind == "mp4":

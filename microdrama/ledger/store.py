@@ -370,7 +370,7 @@ def _engine(url: str) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True)
     except Exception as exc:  # unknown dialect or missing driver
-        raise InputError(f"cannot open ledger at {url!r}: {exc}. For PostgreSQL use "
+        raise InputError(f"cannot open the ledger at {redact_url(url)!r}: {str(exc).splitlines()[0]}. For PostgreSQL use "
                          "postgresql+pg8000://user:password@host/db (pip install 'microdrama[postgres]')") from None
 
 
