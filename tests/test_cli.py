@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from microdrama.cli import app
@@ -83,3 +84,25 @@ def test_a_run_name_that_would_leave_the_output_folder_is_refused(tmp_path):
     result = runner.invoke(app, ["episode", str(brief), "--out", str(tmp_path / "out"), "--name", ".."])
     assert result.exit_code == 2 and "run name '..'" in result.stderr and "--name ep01" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_midway_prints_one_short_error_and_keeps_details_in_a_log(tmp_path):
+    """A render that fails inside the flow (a line too long for the subtitles, found after dubbing) shows
+    the reason and where the details are, not Prefect's tracebacks."""
+    import os
+    import subprocess
+    import sys
+
+    brief = tmp_path / "brief.yaml"
+    brief.write_text("title: 测试\npremise: 被赶出家门的千金归来\ngenre: revenge\n", encoding="utf-8")
+    config = tmp_path / "big.yaml"
+    config.write_text("subtitles: {font_size: 200}\n", encoding="utf-8")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect")}
+    proc = subprocess.run([sys.executable, "-m", "microdrama.cli", "episode", str(brief), "--config", str(config),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 6, proc.stderr
+    assert "subtitle rows" in proc.stderr and f"details: {tmp_path / 'out' / 'microdrama.log'}" in proc.stderr
+    assert "Traceback" in (tmp_path / "out" / "microdrama.log").read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "brief" / "RUN-FAILED.txt").exists()
