@@ -182,6 +182,8 @@ CASES = [
     Case("database not running", ["ledger", "list", "--ledger", "postgresql+pg8000://u:pw@127.0.0.1:1/x"],
          "u:***@127.0.0.1"),
     Case("reverse a missing entry", ["ledger", "reverse", "99", "--reason", "typo", *LEDGER], "99"),
+    Case("an unwritable place", ["ledger", "checkpoint", "--out", "/proc/microdrama-test", *LEDGER],
+         "cannot read or write"),
     Case("not a checkpoint", ["ledger", "verify", "--checkpoint", "{tmp}/cp.json", *LEDGER],
          "is not a ledger checkpoint", {"cp.json": "{}"}),
     # -- labels and filing ------------------------------------------------------------------------------------

@@ -127,6 +127,20 @@ def test_a_failed_re_render_of_the_published_screenplay_keeps_the_edit(prefect, 
     assert {"filing/plan.json", "filing/online.json"} <= set(manifest["artifacts"])  # written before the manifest
 
 
+def test_a_damaged_cut_in_the_store_is_rendered_again_not_published(prefect, tmp_path, screenplay_data):
+    """Half a cached final cut (a crash, a full disk) must not come back as a finished episode."""
+    source = tmp_path / "sp.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    first = prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    cut = next(u for u in first.usage if u.task == "assemble")
+    stored = tmp_path / "out" / ".store" / cut.cache_key[:2] / cut.cache_key / "episode.mp4"
+    with open(stored, "r+b") as f:
+        f.truncate(stored.stat().st_size // 2)
+    again = prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    assert [u.task for u in again.usage if not u.cached] == ["assemble"]
+    assert probe(again.video).duration_s == pytest.approx(first.duration_s, abs=0.1)
+
+
 def test_a_run_name_can_not_leave_the_output_folder(prefect, tmp_path, screenplay_data):
     source = tmp_path / "sp.yaml"
     source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
