@@ -22,6 +22,7 @@ import wave
 from microdrama.processes import dies_with_parent
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
+_PHONEMES_IPA = 0x02
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3
@@ -31,20 +32,45 @@ class EspeakError(RuntimeError):
     pass
 
 
-def synthesise_here(text: str, voice: str, rate: int, pitch: int) -> tuple[int, array.array]:
-    """Synthesise in this process (use `speak`, which isolates every call in a fresh worker)."""
+def _library(voice: str):
+    """libespeak-ng, initialised in this process with `voice` selected."""
     import espeakng_loader
 
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
     lib.espeak_Initialize.restype = ctypes.c_int
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
     sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
     if sample_rate <= 0:
         raise EspeakError("espeak-ng failed to initialise its data")
+    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise EspeakError(f"espeak-ng has no voice '{voice}'")
+    return lib, sample_rate
+
+
+def phonemize_here(text: str, voice: str) -> list[str]:
+    """IPA phonemes of `text`, one string per clause (espeak-ng's own clause split). For neural voices
+    such as Piper, which were trained on exactly these phonemes. Call it in a worker process."""
+    lib, _ = _library(voice)
+    to_phonemes = lib.espeak_TextToPhonemes
+    to_phonemes.restype = ctypes.c_char_p
+    to_phonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+    buf = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
+    cursor = ctypes.c_void_p(ctypes.addressof(buf))
+    clauses = []
+    while cursor.value:
+        clause = to_phonemes(ctypes.byref(cursor), _CHARS_UTF8, _PHONEMES_IPA)
+        if clause:
+            clauses.append(clause.decode("utf-8"))
+    return [c for c in clauses if c.strip()]
+
+
+def synthesise_here(text: str, voice: str, rate: int, pitch: int) -> tuple[int, array.array]:
+    """Synthesise in this process (use `speak`, which isolates every call in a fresh worker)."""
+    lib, sample_rate = _library(voice)
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
     samples = array.array("h")
 
     def collect(wav, count, _events):
@@ -54,8 +80,6 @@ def synthesise_here(text: str, voice: str, rate: int, pitch: int) -> tuple[int, 
 
     callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)(collect)
     lib.espeak_SetSynthCallback(callback)
-    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-        raise EspeakError(f"espeak-ng has no voice '{voice}'")
     lib.espeak_SetParameter(_RATE, rate, 0)
     lib.espeak_SetParameter(_PITCH, pitch, 0)
     # Some voice variants (e.g. f2) add breath noise from espeak-ng's own random generator, seeded

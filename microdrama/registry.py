@@ -32,6 +32,7 @@ BUILTIN_SKILLS = [
     "microdrama.skills.video_diffusers:DiffusersVideoRenderer",
     "microdrama.skills.keyframe_diffusers:DiffusersKeyframe",
     "microdrama.skills.dubbing_espeak:EspeakDubbing",
+    "microdrama.skills.dubbing_piper:PiperDubbing",
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
     "microdrama.skills.compose_moviepy:MoviepyComposer",

@@ -9,46 +9,23 @@ come from the `espeakng-loader` wheel; `microdrama.espeak` runs it in a worker p
 from __future__ import annotations
 
 import wave
-from pathlib import Path
 
 import numpy as np
 
-from microdrama.domain import Emotion, Language, Voice
+from microdrama.domain import Language, Voice
 from microdrama.errors import InputError, RenderError
 from microdrama.espeak import EspeakError, speak
-from microdrama.files import atomic_path
 from microdrama.skill import Skill, SkillContext
+from microdrama.speech import EMOTION_PROSODY, trim_silence, write_wav
 from microdrama.stages import DubbedLine, DubbingInput, NoOptions
 
 LANGUAGE_VOICES = {"zh": "cmn", "en": "en-us"}
-
-# How emotion colours delivery: (rate factor, pitch offset). Subtle on purpose.
-EMOTION_PROSODY: dict[Emotion, tuple[float, int]] = {
-    Emotion.neutral: (1.0, 0),
-    Emotion.angry: (1.12, 6),
-    Emotion.sad: (0.85, -8),
-    Emotion.happy: (1.05, 8),
-    Emotion.fearful: (1.1, 10),
-    Emotion.surprised: (1.0, 12),
-    Emotion.cold: (0.95, -6),
-    Emotion.tender: (0.9, 4),
-}
-
 
 def voice_name(language: Language, voice: Voice) -> str:
     """espeak-ng voice: language + variant, e.g. 'cmn+f3'. Distinct variants give distinct voices."""
     family = "f" if voice.gender == "female" else "m"
     variant = min(voice.variant, 5) if family == "f" else voice.variant
     return f"{LANGUAGE_VOICES[language]}+{family}{variant}"
-
-
-def trim_silence(samples: np.ndarray, sample_rate: int, threshold: int = 250, pad_s: float = 0.03) -> np.ndarray:
-    """Drop leading/trailing silence so subtitles start when the voice starts."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
-    if loud.size == 0:
-        return samples
-    pad = int(pad_s * sample_rate)
-    return samples[max(0, loud[0] - pad) : min(samples.size, loud[-1] + pad + 1)]
 
 
 class EspeakDubbing(Skill[DubbingInput, DubbedLine, NoOptions]):
@@ -86,11 +63,3 @@ class EspeakDubbing(Skill[DubbingInput, DubbedLine, NoOptions]):
         result = DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=sample_rate,
                             voice=name)
         return result, {"tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}
-
-
-def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(samples.astype(np.int16).tobytes())

@@ -33,7 +33,9 @@ def test_solution_quick_run(harness, tmp_path, name):
     if name == "city-image":
         assert "是 yes" in plan  # flagged as a city-image work
     if name == "overseas":
+        assert manifest["skills"]["dubbing"]["skill"] == "dubbing-piper"  # a neural English voice by default
         assert manifest["dub_qa"]["skipped"] is None and manifest["dub_qa"]["lines"]
+        assert sum(q["score"] for q in manifest["dub_qa"]["lines"]) / len(manifest["dub_qa"]["lines"]) < 0.2
         srt = (run_dir / "episode.srt").read_text(encoding="utf-8")
         assert "Grandma said" in srt and "外婆说" in srt
 

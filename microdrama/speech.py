@@ -1,0 +1,50 @@
+"""What every speech backend shares: how emotion colours delivery, trimming, and writing WAVs."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from microdrama.domain import Emotion
+from microdrama.files import atomic_path
+
+# How emotion colours delivery: (rate factor, pitch offset). Subtle on purpose.
+EMOTION_PROSODY: dict[Emotion, tuple[float, int]] = {
+    Emotion.neutral: (1.0, 0),
+    Emotion.angry: (1.12, 6),
+    Emotion.sad: (0.85, -8),
+    Emotion.happy: (1.05, 8),
+    Emotion.fearful: (1.1, 10),
+    Emotion.surprised: (1.0, 12),
+    Emotion.cold: (0.95, -6),
+    Emotion.tender: (0.9, 4),
+}
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int, threshold: int = 250, pad_s: float = 0.03) -> np.ndarray:
+    """Drop leading/trailing silence so subtitles start when the voice starts."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    if loud.size == 0:
+        return samples
+    pad = int(pad_s * sample_rate)
+    return samples[max(0, loud[0] - pad) : min(samples.size, loud[-1] + pad + 1)]
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(samples.astype(np.int16).tobytes())
+
+
+def read_wav(path: Path) -> tuple[int, np.ndarray]:
+    """(sample rate, mono int16 samples) of a 16-bit WAV; stereo is averaged to mono."""
+    with wave.open(str(path), "rb") as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    return rate, data
