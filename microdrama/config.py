@@ -12,7 +12,7 @@ from microdrama.domain import Strict, Voice, load_model
 from microdrama.labels.apply import LabelsConfig
 from microdrama.labels.visible import AiMark
 from microdrama.llm.provider import ProviderConfig
-from microdrama.stages import EncodeSpec, SubtitleStyle, X264Preset
+from microdrama.stages import EncodeSpec, Loudness, SubtitleStyle, X264Preset
 from microdrama.whisper import WhisperConfig
 
 
@@ -21,6 +21,8 @@ class RenderConfig(EncodeSpec):
 
     clip_crf: int = Field(18, ge=0, le=51, description="x264 quality of intermediate shot clips")
     clip_preset: X264Preset = Field("ultrafast", description="x264 preset of intermediate shot clips")
+    loudness: Loudness | None = Field(default_factory=Loudness, description="where the final mix lands "
+                                      "(integrated LUFS, true peak dBTP); null = leave the mix as it is")
     mode: Literal["segmented", "single-pass"] = Field(
         "segmented", description="segmented: finish each shot, then join without re-encoding (incremental); "
         "single-pass: one compose encode of the whole episode (stages.compose)"

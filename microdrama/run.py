@@ -27,6 +27,7 @@ from microdrama.config import ProjectConfig
 from microdrama.domain import Screenplay, SpokenLine, dump_yaml, load_model, read_yaml
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
 from microdrama.files import atomic_write_text, publish, sha256_file
+from microdrama.finishing import measure_loudness
 from microdrama.ledger.meter import Attribution, Meter
 from microdrama.qa import LineQA, error_rate
 from microdrama.registry import SkillRegistry, default_registry
@@ -118,6 +119,8 @@ class Manifest(BaseModel):
     labels: list[dict[str, Any]] = Field(default_factory=list, description="label check report per published file")
     dub_qa: DubQAReport = Field(default_factory=DubQAReport)
     character_consistency: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    loudness: dict[str, float] | None = Field(None, description="the cut's integrated LUFS and true peak dBTP, "
+                                                                "measured by ffmpeg's EBU R128 meter")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -449,7 +452,14 @@ class Run:
             timings={"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
                      "steps_cached": summary.steps_cached},
             artifacts=artifacts, cost=summary.cost, labels=labels, dub_qa=qa, character_consistency=consistency,
-            usage=self.records, host={"pid": os.getpid()})
+            loudness=_loudness_of(summary.video), usage=self.records, host={"pid": os.getpid()})
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest
+
+
+def _loudness_of(video: str) -> dict[str, float] | None:
+    try:
+        return measure_loudness(video)
+    except RenderError:  # a silent cut has no loudness to record
+        return None

@@ -272,12 +272,21 @@ class FinishedShot(StageModel):
     frames: int
 
 
+class Loudness(Strict):
+    """Where the final mix lands (EBU R128 / ITU-R BS.1770): short-video platforms normalise to about -14."""
+
+    integrated_lufs: float = Field(-14.0, ge=-36, le=-5, description="integrated loudness target, LUFS")
+    true_peak_db: float = Field(-1.0, ge=-9, le=0, description="true-peak ceiling, dBTP")
+    loudness_range: float = Field(11.0, ge=1, le=20, description="loudness range target, LU")
+
+
 class AssembleInput(StageModel):
     stage: ClassVar[str] = "assemble"
     storyboard: Storyboard
     segments: dict[str, str] = Field(description="shot id -> finished segment (same codec settings throughout)")
     line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> WAV")
     audio_label: Literal["none", "morse"] = Field("none", description="'morse' adds the §5.3 rhythm at the start")
+    loudness: Loudness | None = Field(None, description="normalise the mix to this target; None = leave it as mixed")
     width: int = Field(1080, ge=64, le=4096, description="expected frame width of the cut")
     height: int = Field(1920, ge=64, le=4096, description="expected frame height of the cut")
     basename: FileName = "episode"
@@ -292,6 +301,7 @@ class ComposeInput(StageModel):
     opening_text: str | None = Field(None, description="opening card (片头) text, e.g. the filing number")
     opening_seconds: float = Field(3.0, gt=0, le=10, description="how long the opening card shows")
     mark: AiMark = Field(default_factory=AiMark)
+    loudness: Loudness | None = Field(None, description="normalise the mix to this target; None = leave it as mixed")
     encode: EncodeSpec = Field(default_factory=EncodeSpec, description="size and x264 settings (fps: the storyboard's)")
     basename: FileName = "episode"
 

@@ -144,7 +144,8 @@ def finish_shot(run: Run, shot: TimedShot, subs: SubtitleFiles, clip: ShotClip, 
 def assemble_cut(run: Run, storyboard: Storyboard, segments: dict[str, str], audio: dict[str, str]) -> FinalCut:
     r = run.config.render
     return run.stage("assemble", AssembleInput(storyboard=storyboard, segments=segments, line_audio=audio,
-                                               audio_label=run.config.mark.audio, width=r.width, height=r.height),
+                                               audio_label=run.config.mark.audio, loudness=r.loudness, width=r.width,
+                                               height=r.height),
                      task_name="assemble")
 
 
@@ -154,6 +155,7 @@ def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: 
     """Single-pass mode: the whole cut in one encode."""
     return run.stage("compose", ComposeInput(
         storyboard=storyboard, clips=clips, line_audio=audio, subtitles_ass=ass, mark=run.config.mark,
+        loudness=run.config.render.loudness,
         encode=run.config.render.final_encode(), opening_text=opening_text(run.config, storyboard.language),
         opening_seconds=OPENING_SECONDS), task_name="compose")
 

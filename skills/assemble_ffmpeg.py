@@ -17,7 +17,7 @@ from microdrama.stages import AssembleInput, FinalCut, NoOptions
 class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     name = "assemble-ffmpeg"
     stage = "assemble"
-    version = "1"
+    version = "2"  # 2: the mix can be normalised to a loudness target
     backend = "ffmpeg concat demuxer (stream copy) + AAC"
     description = "Joins finished shots without re-encoding and muxes the dialogue mix: the last step of a cut."
     Input = AssembleInput
@@ -29,7 +29,7 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     def run(self, inputs: AssembleInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         board = inputs.storyboard
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.audio_label)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.audio_label, inputs.loudness)
         listing = write_concat_list(ctx, [inputs.segments[s.shot.id] for s in board.shots], f"{inputs.basename}.txt")
         out = ctx.path(f"{inputs.basename}.mp4")
         with atomic_path(out) as tmp:

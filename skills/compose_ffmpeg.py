@@ -31,7 +31,7 @@ from microdrama.stages import ComposeInput, FinalCut, NoOptions
 class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-ffmpeg"
     stage = "compose"
-    version = "1"
+    version = "2"  # 2: the mix can be normalised to a loudness target
     backend = "ffmpeg filtergraph (concat + libass + drawtext + x264/aac)"
     description = "Renders the final 9:16 MP4: clips, dialogue mix, burned subtitles and the AI生成 mark in one encode."
     Input = ComposeInput
@@ -49,7 +49,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
         board = inputs.storyboard
         work = ctx.work_dir
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness)
 
         concat = write_concat_list(ctx, [inputs.clips[s.shot.id] for s in board.shots], f"{inputs.basename}.clips.txt")
         local_ass = None

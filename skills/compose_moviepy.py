@@ -38,7 +38,7 @@ def _text_image(rows: list[str], size: int, box: bool) -> np.ndarray:
 class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-moviepy"
     stage = "compose"
-    version = "1"
+    version = "2"  # 2: the mix can be normalised to a loudness target
     backend = "moviepy 2 frame-by-frame compositing (readable reference; slower)"
     description = "Readable moviepy version of compose: same output as compose-ffmpeg, for teaching and custom effects."
     Input = ComposeInput
@@ -51,7 +51,7 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
         board, enc = inputs.storyboard, inputs.encode
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness)
 
         # 1. The picture: every shot's clip, one after another.
         shots = [mp.VideoFileClip(inputs.clips[s.shot.id]).with_duration(s.frames / board.fps) for s in board.shots]

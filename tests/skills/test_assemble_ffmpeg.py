@@ -75,3 +75,18 @@ def test_a_cut_shorter_than_the_storyboard_never_gets_its_name(tiny_episode, tmp
     with pytest.raises(RenderError, match="storyboard says"):
         FfmpegAssembler()(assemble_input(e).model_copy(update={"segments": short}), SkillContext(tmp_path))
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_the_mix_is_normalised_for_short_video_platforms(tiny_episode, tmp_path):
+    """-14 LUFS integrated and a true peak under -1 dBTP, measured on the encoded cut by ffmpeg's R128 meter."""
+    from microdrama.finishing import measure_loudness
+    from microdrama.stages import Loudness
+
+    e = tiny_episode
+    plain = FfmpegAssembler()(assemble_input(e), SkillContext(tmp_path / "plain")).output
+    loud = FfmpegAssembler()(assemble_input(e, loudness=Loudness()), SkillContext(tmp_path / "loud")).output
+    before, after = measure_loudness(plain.video), measure_loudness(loud.video)
+    assert abs(after["integrated_lufs"] - -14.0) <= 1.0, after
+    assert after["true_peak_dbtp"] <= -1.0, after
+    assert abs(before["integrated_lufs"] - -14.0) > 1.0  # the espeak mix alone was not there
+    assert probe(loud.video).duration_s == pytest.approx(e.board.duration_s, abs=0.1)
