@@ -8,6 +8,7 @@ from the measured dialogue and is the timeline that visuals, subtitles and compo
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, Literal, TypeVar
@@ -77,6 +78,16 @@ class TimeOfDay(str, Enum):
     interior = "interior"
 
 
+class VoiceConsent(Strict):
+    """The speaker's permission to clone their voice: who, for what, until when, and the signed proof."""
+
+    speaker: str = Field(min_length=1, description="the person whose voice is cloned")
+    scope: str = Field(min_length=1, description="what the consent covers, e.g. 'series 逆袭千金, all platforms'")
+    expires: date = Field(description="last day the consent is valid, YYYY-MM-DD")
+    evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the signed consent file "
+                                                                         "(`microdrama ledger add --evidence` keeps it)")
+
+
 class Voice(Strict):
     """How a character sounds. Backends map this to their own voices (espeak-ng variants, TTS ids)."""
 
@@ -84,6 +95,22 @@ class Voice(Strict):
     variant: int = Field(1, ge=1, le=7, description="1-7; characters of the same gender need different variants")
     pitch: int = Field(50, ge=0, le=99, description="espeak-style pitch 0-99 (50 is neutral)")
     rate: int = Field(165, ge=80, le=400, description="speaking rate in words per minute, 80-400")
+    engine: str | None = Field(None, description="the dubbing skill for this voice, e.g. dubbing-piper; "
+                                                 "empty = the config's stages.dubbing")
+    reference_clip: Path | None = Field(None, description="a recording to clone the voice from, for engines that "
+                                                          "clone; needs `consent`")
+    consent: VoiceConsent | None = Field(None, description="the speaker's consent, required with reference_clip")
+
+    @model_validator(mode="after")
+    def _cloning_needs_consent(self) -> "Voice":
+        if self.reference_clip is not None:
+            if self.consent is None:
+                raise ValueError("a cloned voice (reference_clip) needs the speaker's consent: add consent: "
+                                 "{speaker, scope, expires, evidence_sha256}")
+            if self.consent.expires < date.today():
+                raise ValueError(f"the consent of {self.consent.speaker} expired on {self.consent.expires}; "
+                                 "renew it before using the cloned voice")
+        return self
 
 
 def printable(value: str, fix: str) -> str:
@@ -426,7 +453,9 @@ def read_source(path: str | Path) -> Brief | Screenplay:
 
 
 def dump_yaml(model: BaseModel) -> str:
-    return yaml.safe_dump(model.model_dump(mode="json"), allow_unicode=True, sort_keys=False, width=100)
+    """YAML a person edits: empty optional fields are left out."""
+    return yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False,
+                          width=100)
 
 
 def slugify(text: str, fallback: str = "item") -> str:

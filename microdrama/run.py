@@ -275,10 +275,14 @@ class Run:
     def progress(self, message: str) -> None:
         self.echo(message)
 
-    def stage(self, stage: str, inputs: StageModel, *, task_name: str,
-              shot_id: str | None = None, line_id: str | None = None) -> BaseModel:
-        """Call the stage's configured skill through the store; its usage is attributed and priced."""
-        skill = default_registry().create(getattr(self.config.stages, stage))
+    def stage(self, stage: str, inputs: StageModel, *, task_name: str, shot_id: str | None = None,
+              line_id: str | None = None, skill_name: str | None = None) -> BaseModel:
+        """Call the stage's configured skill (or `skill_name`) through the store; its usage is attributed
+        and priced."""
+        skill = default_registry().create(skill_name or getattr(self.config.stages, stage))
+        if skill.stage != stage:
+            raise InputError(f"'{skill.name}' is a {skill.stage} skill, not a {stage} skill; choose one of "
+                             f"{default_registry().names(stage)}")
         inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
         options = skill.parse_options(skill.options_from_config(self.config))
         who = Attribution(run_id=self.id, project_code=self.config.project_code, flow="episode", task=task_name,
@@ -312,7 +316,8 @@ class Run:
             voice = voice.model_copy(update={"rate": max(80, int(voice.rate * 0.85))})
         return self.stage("dubbing", DubbingInput(line_id=line.id, text=line.text, language=screenplay.series.language,
                                                   voice=voice, emotion=line.emotion),
-                          task_name="dub-retake" if slower else "dub-line", shot_id=line.shot_id, line_id=line.id)
+                          task_name="dub-retake" if slower else "dub-line", shot_id=line.shot_id, line_id=line.id,
+                          skill_name=voice.engine)  # a character's own engine, else stages.dubbing
 
     def check_dub(self, line: SpokenLine, screenplay: Screenplay,
                   dubbed: DubbedLine) -> tuple[LineQA, DubbedLine, list[dict]]:

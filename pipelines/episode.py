@@ -12,17 +12,17 @@ there (run, episode, shot, line, R&D project) because skills do not know who pay
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from pathlib import Path
 from typing import Callable
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from microdrama.config import ProjectConfig
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
+from microdrama.pipelines.reporting import echo_and_log, publish_cost_artifact
 from microdrama.run import (
     OPENING_SECONDS,
     DubQAReport,
@@ -51,6 +51,7 @@ from microdrama.stages import (
     SubtitlesInput,
     VisualsInput,
 )
+from microdrama.voices import cast_voices, lock_voices
 
 # ---- Prefect tasks: thin decorators over Run.stage ------------------------------------------------
 
@@ -165,42 +166,19 @@ def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
     return run.label_outputs(files, title)
 
 
-def publish_cost_artifact(summary: RunSummary) -> None:
-    """The run's cost as a Prefect table artifact, visible in the Prefect UI next to the flow run."""
-    if summary.cost is None:
-        return
-    from prefect.artifacts import create_table_artifact
-
-    c = summary.cost
-    rows = [{"item": "this run", "RMB": c.this_run}, {"item": "episode total", "RMB": c.episode_total},
-            {"item": "per finished minute", "RMB": c.per_finished_minute}]
-    rows += [{"item": f"category: {k}", "RMB": v} for k, v in c.by_category.items()]
-    try:
-        create_table_artifact(key="episode-cost", table=rows, description=f"Run {summary.run_id} cost (RMB)")
-    except Exception as exc:  # outside a flow run there is nowhere to publish; the manifest has it
-        logging.getLogger(__name__).debug("cost artifact not published: %s", exc)
-
-
-def _echo_and_log(echo: Callable[[str], None] | None) -> Callable[[str], None]:
-    def progress(message: str) -> None:
-        (echo or print)(message)
-        with contextlib.suppress(Exception):  # outside a flow run context (plain-function tests)
-            get_run_logger().info(message)
-    return progress
-
-
 # ---- the flow ------------------------------------------------------------------------------------
 
 
 @flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
-                 force: bool = False) -> RunSummary:
-    """Render one episode from a brief or a screenplay into `out_dir/run_name/`."""
-    return render_episode(source, config, out_dir, run_name, force)
+                 force: bool = False, voice_bank: Path | None = None) -> RunSummary:
+    """Render one episode from a brief or a screenplay into `out_dir/run_name/`; a series passes its
+    voice bank so every episode casts the same voices."""
+    return render_episode(source, config, out_dir, run_name, force, voice_bank=voice_bank)
 
 
 def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name: str, force: bool = False,
-                   echo: Callable[[str], None] | None = None) -> RunSummary:
+                   echo: Callable[[str], None] | None = None, voice_bank: Path | None = None) -> RunSummary:
     started = time.perf_counter()
 
     # 1. Check everything before anything is written: the source, the run name, the stages and their options.
@@ -209,21 +187,27 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     check_run_name(run_name)
     check_stages(config)
     episode_no = material.episode if isinstance(material, Brief) else material.episode.number
-    run = Run(config, out_dir, run_name, episode_no, force=force, echo=_echo_and_log(echo))
+    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo_and_log(echo))
     run.start()
     run.progress(f"run {run.id} → {run.dir}")
     try:
-        return _render(run, source, material, started)
+        return _render(run, source, material, started, voice_bank)
     except BaseException as exc:
         run.mark_failed(exc)
         raise
 
 
-def _render(run: Run, source: Path, material: Brief | Screenplay, started: float) -> RunSummary:
+def _render(run: Run, source: Path, material: Brief | Screenplay, started: float,
+            voice_bank: Path | None) -> RunSummary:
     config = run.config
 
-    # 2. Screenplay: written from the brief, or taken as it is.
+    # 2. Screenplay: written from the brief, or taken as it is; its cast locked to distinct voices (and to the
+    #    series' voice bank, so a character sounds the same in every episode).
     screenplay = write_screenplay(run, material) if isinstance(material, Brief) else material
+    screenplay, notes = (lock_voices(voice_bank, screenplay, config.narrator_voice) if voice_bank
+                         else cast_voices(screenplay, narrator=config.narrator_voice))
+    for note in notes:
+        run.progress(f"voices: {note}")
     lines, series = screenplay.spoken_lines(), screenplay.series
     run.progress(f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
                  f"{len(lines)} lines")

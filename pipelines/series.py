@@ -115,7 +115,8 @@ def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("ou
         name = f"{slug}-ep{index:02d}"
         t0 = time.perf_counter()
         try:
-            s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force)
+            s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force,
+                             voice_bank=Path(out_dir) / slug / "voices.json")
         except Exception as exc:  # one episode's failure must not stop the series
             reason = str(exc) if isinstance(exc, MicrodramaError) else f"{type(exc).__name__}: {exc}"
             return EpisodeOutcome(name=name, source=str(source), ok=False, error=reason,

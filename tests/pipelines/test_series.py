@@ -1,5 +1,7 @@
 """The series flow: bounded parallelism, and one failed episode does not stop the others."""
 
+import json
+
 import pytest
 import yaml
 
@@ -18,6 +20,9 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     good = tmp_path / "ep1.yaml"
     good.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
     second = dict(screenplay_data, episode=dict(screenplay_data["episode"], number=2, title="第二集"))
+    second["series"] = dict(screenplay_data["series"], characters=[  # episode 2's writer recast lin's voice
+        dict(c, voice={"gender": "female", "variant": 4, "pitch": 20}) if c["id"] == "lin" else c
+        for c in screenplay_data["series"]["characters"]])
     (tmp_path / "ep2.yaml").write_text(yaml.safe_dump(second, allow_unicode=True), encoding="utf-8")
     broken = dict(screenplay_data, episode=dict(screenplay_data["episode"], number=3))
     broken["episode"]["scenes"] = [dict(broken["episode"]["scenes"][0], shots=[
@@ -38,6 +43,11 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     assert not failed.ok and "'ghost' is not a character" in failed.error
     assert (tmp_path / "out" / "test_series-ep03" / "episode.mp4").exists()
     assert (tmp_path / "out" / "test_series" / "series.json").exists()
+    voices = [{c["id"]: c["voice"] for c in json.loads((tmp_path / "out" / f"test_series-ep0{n}" / "screenplay.json")
+                                                      .read_text(encoding="utf-8"))["series"]["characters"]}
+              for n in (1, 3)]
+    assert voices[0] == voices[1]  # the voice bank keeps lin's voice from episode 1
+    assert (tmp_path / "out" / "test_series" / "voices.json").exists()
 
 
 def test_a_spec_needs_exactly_one_source(tmp_path):
