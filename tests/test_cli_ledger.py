@@ -75,3 +75,10 @@ def test_the_claim_pack_carries_the_checkpoint_it_was_made_from(tmp_path):
     again = runner.invoke(app, ["ledger", "verify", "--checkpoint", str(kept[0]),
                                 "--ledger", f"sqlite:///{tmp_path / 'ledger.sqlite'}"])
     assert again.exit_code == 0 and "matches" in again.stdout
+
+
+def test_a_new_sqlite_ledger_in_a_missing_folder_is_created(tmp_path):
+    url = f"sqlite:///{tmp_path / 'books' / '2026' / 'ledger.sqlite'}"
+    result = runner.invoke(app, ["ledger", "verify", "--ledger", url])
+    assert result.exit_code == 0 and "chain valid: 0 entries" in result.stdout
+    assert (tmp_path / "books" / "2026" / "ledger.sqlite").exists()
