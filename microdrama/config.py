@@ -68,6 +68,16 @@ class QAConfig(Strict):
     align_subtitles: bool = Field(True, description="use Whisper's word times for subtitle timing and splitting")
 
 
+class MusicConfig(Strict):
+    """A music or ambience bed from a local, licensed file, under the whole episode or some scenes."""
+
+    file: Path = Field(description="audio file (WAV, MP3, FLAC, M4A…), relative to the config file")
+    licence: str = Field(min_length=3, description="where the right to use it comes from (kept in the manifest)")
+    scenes: list[str] = Field(default_factory=list, description="scene ids it plays under; empty = the whole episode")
+    gain_db: float = Field(-20.0, ge=-60, le=0, description="its level under the voices, dB")
+    duck_db: float = Field(-12.0, ge=-40, le=0, description="how much it dips while someone speaks, dB")
+
+
 class LedgerConfig(Strict):
     enabled: bool = Field(True, description="record every skill call's usage and cost in the ledger")
     url: str | None = Field(
@@ -122,6 +132,7 @@ class ProjectConfig(Strict):
     llm: ProviderConfig | None = Field(None, description="OpenAI-compatible model server for LLM skills and agents")
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
     filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
+    music: list[MusicConfig] = Field(default_factory=list, description="music or ambience beds, ducked under dialogue")
     max_parallel_renders: int = Field(2, ge=1, le=64, description="shots rendered at the same time")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per skill name, that skill's own options (`microdrama skills list` "
@@ -144,6 +155,7 @@ class ProjectConfig(Strict):
                                                     "evidence_dir": anchored(cfg.ledger.evidence_dir)}),
             "whisper": cfg.whisper.model_copy(update={"model_path": anchored(cfg.whisper.model_path)}),
             "video": cfg.video.model_copy(update={"registry": anchored(cfg.video.registry)}),
+            "music": [m.model_copy(update={"file": anchored(m.file)}) for m in cfg.music],
         }
         if cfg.labels.signing:
             s = cfg.labels.signing

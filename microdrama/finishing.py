@@ -25,7 +25,7 @@ from microdrama.media import cjk_font_path, ffmpeg_exe, probe, run_ffmpeg
 from microdrama.processes import dies_with_parent
 from microdrama.skill import SkillContext
 from microdrama.speech import read_wav, write_wav
-from microdrama.stages import Loudness, SubEvent, SubtitleStyle
+from microdrama.stages import Loudness, MusicBed, SubEvent, SubtitleStyle
 from microdrama.text import font, wrap_text
 
 MIX_RATE = 48000
@@ -33,8 +33,12 @@ FONT_NAME = "Noto Sans SC"
 
 
 def check_cut_sources(storyboard: Storyboard, per_shot: dict[str, str], field: str, noun: str,
-                      line_audio: dict[str, str]) -> None:
-    """Every shot has its picture file and every line its WAV, checked before an encode starts."""
+                      line_audio: dict[str, str], music: list[MusicBed] = ()) -> None:
+    """Every shot has its picture file, every line its WAV and every music bed its file, checked before
+    an encode starts."""
+    for i, bed in enumerate(music):
+        if not Path(bed.file).is_file():
+            raise InputError(f"music[{i}].file: {bed.file} does not exist")
     missing = [s.shot.id for s in storyboard.shots if not Path(per_shot.get(s.shot.id, "")).is_file()]
     if missing:
         raise InputError(f"{field}: no {noun} for shot(s) {', '.join(missing)}; render every storyboard shot first")
@@ -65,7 +69,7 @@ def morse_ai(rate: int = MIX_RATE, unit_s: float = 0.07, hz: float = 880.0, leve
 
 
 def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, audio_label: str = "none",
-                 loudness: Loudness | None = None) -> None:
+                 loudness: Loudness | None = None, music: list[MusicBed] = ()) -> None:
     """Place every line's WAV at its cue start on a silent track exactly as long as the video; with a
     `loudness` target, normalise it there (see `normalise_loudness`)."""
     total = round(storyboard.duration_s * MIX_RATE)
@@ -82,6 +86,8 @@ def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, 
         start = round(cue.start_s * MIX_RATE)
         end = min(total, start + data.size)
         track[start:end] += data[: end - start]
+    for bed in music:
+        track += music_track(bed, storyboard, total)
     peak = float(np.abs(track).max()) if track.size else 0.0
     if loudness is None or peak == 0.0:  # nothing asked, or nothing said: there is no loudness to set
         write_wav(out, np.clip(track, -32768, 32767), MIX_RATE)
@@ -92,6 +98,57 @@ def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, 
         normalise_loudness(raw, out, loudness)
     finally:
         raw.unlink(missing_ok=True)
+
+
+def decode_audio(path: str | Path, rate: int = MIX_RATE) -> np.ndarray:
+    """Any audio file as mono float32 samples in int16 scale at `rate` (PyAV decodes, resamples)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InputError(f"{path}: no audio stream")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            chunks = [out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                      for out in resampler.resample(frame)]
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not an audio file microdrama can read ({str(exc).splitlines()[0][:100]})") from None
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def speech_mask(storyboard: Storyboard, total: int, attack_s: float = 0.08, release_s: float = 0.35) -> np.ndarray:
+    """1 while a line is spoken, 0 between lines, with soft ramps either side (for ducking): a follower
+    that rises in `attack_s` (starting just before the voice) and falls in `release_s`, run at 100 Hz."""
+    rate = 100
+    steps = max(1, -(-total * rate // MIX_RATE))
+    target = np.zeros(steps + 1, dtype=np.float32)
+    for cue in storyboard.cues():
+        target[max(0, round((cue.start_s - attack_s) * rate)):round(cue.end_s * rate) + 1] = 1.0
+    level, up, down = 0.0, 1.0 / max(1.0, attack_s * rate), 1.0 / max(1.0, release_s * rate)
+    envelope = np.zeros_like(target)
+    for i, want in enumerate(target):
+        level = min(1.0, level + up) if want > level else max(float(want), level - down)
+        envelope[i] = level
+    return np.interp(np.arange(total) * rate / MIX_RATE, np.arange(envelope.size), envelope).astype(np.float32)
+
+
+def music_track(bed: MusicBed, storyboard: Storyboard, total: int) -> np.ndarray:
+    """The bed laid under its span: looped to length, at its level, dipped under every spoken line."""
+    start = round(bed.start_s * MIX_RATE)
+    end = min(total, round(bed.end_s * MIX_RATE) if bed.end_s else total)
+    out = np.zeros(total, dtype=np.float32)
+    source = decode_audio(bed.file)
+    if end <= start or source.size == 0:
+        return out
+    reps = -(-(end - start) // source.size)
+    out[start:end] = np.tile(source, reps)[: end - start]
+    fade = min(round(0.5 * MIX_RATE), (end - start) // 2)  # half a second in and out: no clicks
+    if fade:
+        out[start:start + fade] *= np.linspace(0, 1, fade)
+        out[end - fade:end] *= np.linspace(1, 0, fade)
+    duck = 1.0 - (1.0 - 10 ** (bed.duck_db / 20)) * speech_mask(storyboard, total)
+    return out * (10 ** (bed.gain_db / 20)) * duck
 
 
 def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6) -> dict[str, float]:

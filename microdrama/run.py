@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from microdrama import __version__
 from microdrama.artifact_store import ArtifactStore
 from microdrama.config import ProjectConfig
-from microdrama.domain import Screenplay, SpokenLine, dump_yaml, load_model, read_yaml
+from microdrama.domain import Screenplay, SpokenLine, Storyboard, dump_yaml, load_model, read_yaml
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
 from microdrama.files import atomic_write_text, publish, sha256_file
 from microdrama.finishing import measure_loudness
@@ -36,6 +36,7 @@ from microdrama.stages import (
     DubbedLine,
     DubbingInput,
     FinalCut,
+    MusicBed,
     StageModel,
     StoryboardOutput,
     SubtitleFiles,
@@ -121,6 +122,7 @@ class Manifest(BaseModel):
     character_consistency: dict[str, dict[str, Any]] = Field(default_factory=dict)
     loudness: dict[str, float] | None = Field(None, description="the cut's integrated LUFS and true peak dBTP, "
                                                                 "measured by ffmpeg's EBU R128 meter")
+    music: list[dict[str, Any]] = Field(default_factory=list, description="music beds: file, sha256, licence, span")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -191,6 +193,9 @@ def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None) -
     for name in config.options:
         skill_cls = registry.get(name)  # unknown names get a suggestion
         skill_cls().parse_options(skill_cls.options_from_config(config))
+    for i, bed in enumerate(config.music):
+        if not Path(bed.file).is_file():
+            raise InputError(f"music[{i}].file: {bed.file} does not exist")
 
 
 def load_translation(config: ProjectConfig, screenplay: Screenplay) -> dict[str, str]:
@@ -235,6 +240,29 @@ def qa_plan(config: ProjectConfig, language: str) -> str | None:
     return reason
 
 
+def music_beds(config: ProjectConfig, storyboard: Storyboard) -> list[MusicBed]:
+    """The configured beds placed on the cut: one per contiguous run of the scenes each plays under."""
+    scene_ids = list(dict.fromkeys(ts.scene_id for ts in storyboard.shots))
+    beds = []
+    for i, m in enumerate(config.music):
+        unknown = [s for s in m.scenes if s not in scene_ids]
+        if unknown:
+            raise InputError(f"music[{i}].scenes: {', '.join(unknown)} is not a scene of this episode "
+                             f"(scenes: {', '.join(scene_ids)})")
+        spans: list[list[float]] = []
+        for ts in storyboard.shots:
+            if m.scenes and ts.scene_id not in m.scenes:
+                continue
+            end = round(ts.start_s + ts.duration_s, 4)
+            if spans and abs(spans[-1][1] - ts.start_s) < 1e-3:
+                spans[-1][1] = end
+            else:
+                spans.append([ts.start_s, end])
+        beds += [MusicBed(file=str(m.file), licence=m.licence, start_s=a, end_s=b, gain_db=m.gain_db,
+                          duck_db=m.duck_db) for a, b in spans]
+    return beds
+
+
 def opening_text(config: ProjectConfig, language: str) -> str | None:
     """The opening card (片头): the filing or licence number, when there is one."""
     licence = config.filing.licence_number
@@ -264,6 +292,7 @@ class Run:
         self.force = force
         self.echo = echo or print
         self.records: list[UsageRecord] = []
+        self.music: list[MusicBed] = []  # the beds under this cut, for the manifest
         self._records_lock = threading.Lock()
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
@@ -457,7 +486,8 @@ class Run:
             timings={"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
                      "steps_cached": summary.steps_cached},
             artifacts=artifacts, cost=summary.cost, labels=labels, dub_qa=qa, character_consistency=consistency,
-            loudness=_loudness_of(summary.video), usage=self.records, host={"pid": os.getpid()})
+            loudness=_loudness_of(summary.video), usage=self.records, host={"pid": os.getpid()},
+            music=[{**bed.model_dump(), "sha256": sha256_file(bed.file)} for bed in self.music])
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest

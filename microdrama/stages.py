@@ -280,6 +280,18 @@ class Loudness(Strict):
     loudness_range: float = Field(11.0, ge=1, le=20, description="loudness range target, LU")
 
 
+class MusicBed(Strict):
+    """Music or ambience under part of the cut, from a local file whose licence is on record."""
+
+    file: str = Field(description="audio file (WAV, MP3, FLAC, M4A…); looped or cut to its span")
+    licence: str = Field(min_length=3, description="where the right to use it comes from, e.g. 'CC0', "
+                                                   "'licensed from X, contract C-12'")
+    start_s: float = Field(0.0, ge=0, description="where it starts in the cut")
+    end_s: float | None = Field(None, gt=0, description="where it stops; empty = the end of the cut")
+    gain_db: float = Field(-20.0, ge=-60, le=0, description="its level under the voices, dB")
+    duck_db: float = Field(-12.0, ge=-40, le=0, description="how much it dips while someone speaks, dB")
+
+
 class AssembleInput(StageModel):
     stage: ClassVar[str] = "assemble"
     storyboard: Storyboard
@@ -287,6 +299,7 @@ class AssembleInput(StageModel):
     line_audio: dict[str, str] = Field(default_factory=dict, description="line id -> WAV")
     audio_label: Literal["none", "morse"] = Field("none", description="'morse' adds the §5.3 rhythm at the start")
     loudness: Loudness | None = Field(None, description="normalise the mix to this target; None = leave it as mixed")
+    music: list[MusicBed] = Field(default_factory=list, description="music or ambience beds under the dialogue")
     width: int = Field(1080, ge=64, le=4096, description="expected frame width of the cut")
     height: int = Field(1920, ge=64, le=4096, description="expected frame height of the cut")
     basename: FileName = "episode"
@@ -302,6 +315,7 @@ class ComposeInput(StageModel):
     opening_seconds: float = Field(3.0, gt=0, le=10, description="how long the opening card shows")
     mark: AiMark = Field(default_factory=AiMark)
     loudness: Loudness | None = Field(None, description="normalise the mix to this target; None = leave it as mixed")
+    music: list[MusicBed] = Field(default_factory=list, description="music or ambience beds under the dialogue")
     encode: EncodeSpec = Field(default_factory=EncodeSpec, description="size and x264 settings (fps: the storyboard's)")
     basename: FileName = "episode"
 

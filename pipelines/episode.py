@@ -31,6 +31,7 @@ from microdrama.run import (
     check_run_name,
     check_stages,
     load_translation,
+    music_beds,
     opening_text,
     qa_plan,
 )
@@ -145,8 +146,8 @@ def finish_shot(run: Run, shot: TimedShot, subs: SubtitleFiles, clip: ShotClip, 
 def assemble_cut(run: Run, storyboard: Storyboard, segments: dict[str, str], audio: dict[str, str]) -> FinalCut:
     r = run.config.render
     return run.stage("assemble", AssembleInput(storyboard=storyboard, segments=segments, line_audio=audio,
-                                               audio_label=run.config.mark.audio, loudness=r.loudness, width=r.width,
-                                               height=r.height),
+                                               audio_label=run.config.mark.audio, loudness=r.loudness,
+                                               music=run.music, width=r.width, height=r.height),
                      task_name="assemble")
 
 
@@ -156,8 +157,7 @@ def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: 
     """Single-pass mode: the whole cut in one encode."""
     return run.stage("compose", ComposeInput(
         storyboard=storyboard, clips=clips, line_audio=audio, subtitles_ass=ass, mark=run.config.mark,
-        loudness=run.config.render.loudness,
-        encode=run.config.render.final_encode(), opening_text=opening_text(run.config, storyboard.language),
+        loudness=run.config.render.loudness, music=run.music, encode=run.config.render.final_encode(), opening_text=opening_text(run.config, storyboard.language),
         opening_seconds=OPENING_SECONDS), task_name="compose")
 
 
@@ -255,6 +255,7 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
     # 7. The cut: each shot finished as soon as its clip is ready, then joined without re-encoding
     #    (segmented); or the whole cut in one encode (single-pass).
     line_audio = {k: v.audio for k, v in dubbed.items()}
+    run.music = music_beds(config, board)  # licensed beds under their scenes, ducked under the voices
     clips: dict[str, ShotClip] = {}
     if config.render.mode == "segmented":
         finish_futures = {ts.shot.id: finish_shot.submit(run, ts, subs, shot_futures[ts.shot.id], series.language)

@@ -24,12 +24,13 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     Output = FinalCut
 
     def check_inputs(self, inputs: AssembleInput, options: NoOptions) -> None:
-        check_cut_sources(inputs.storyboard, inputs.segments, "segments", "finished segment", inputs.line_audio)
+        check_cut_sources(inputs.storyboard, inputs.segments, "segments", "finished segment", inputs.line_audio,
+                          inputs.music)
 
     def run(self, inputs: AssembleInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         board = inputs.storyboard
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.audio_label, inputs.loudness)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.audio_label, inputs.loudness, inputs.music)
         listing = write_concat_list(ctx, [inputs.segments[s.shot.id] for s in board.shots], f"{inputs.basename}.txt")
         out = ctx.path(f"{inputs.basename}.mp4")
         with atomic_path(out) as tmp:

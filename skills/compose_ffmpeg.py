@@ -39,7 +39,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
         board = inputs.storyboard
-        check_cut_sources(board, inputs.clips, "clips", "clip", inputs.line_audio)
+        check_cut_sources(board, inputs.clips, "clips", "clip", inputs.line_audio, inputs.music)
         if inputs.subtitles_ass and not Path(inputs.subtitles_ass).is_file():
             raise InputError(f"subtitles_ass: {inputs.subtitles_ass} does not exist")
         if inputs.mark.seconds is not None and inputs.mark.seconds > board.duration_s:
@@ -49,7 +49,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
         board = inputs.storyboard
         work = ctx.work_dir
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness, inputs.music)
 
         concat = write_concat_list(ctx, [inputs.clips[s.shot.id] for s in board.shots], f"{inputs.basename}.clips.txt")
         local_ass = None

@@ -45,13 +45,13 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     Output = FinalCut
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
-        check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.line_audio)
+        check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.line_audio, inputs.music)
 
     def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
         board, enc = inputs.storyboard, inputs.encode
         dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness)
+        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness, inputs.music)
 
         # 1. The picture: every shot's clip, one after another.
         shots = [mp.VideoFileClip(inputs.clips[s.shot.id]).with_duration(s.frames / board.fps) for s in board.shots]

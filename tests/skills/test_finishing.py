@@ -1,0 +1,61 @@
+"""The mix: music beds under the voices, dipped while someone speaks; placed by scene."""
+
+import numpy as np
+import pytest
+
+from microdrama.config import ProjectConfig
+from microdrama.errors import InputError
+from microdrama.finishing import MIX_RATE, mix_dialogue
+from microdrama.run import music_beds
+from microdrama.speech import read_wav, write_wav
+from microdrama.stages import MusicBed
+
+
+@pytest.fixture
+def bed_file(tmp_path):
+    t = np.arange(MIX_RATE * 2) / MIX_RATE  # two seconds of a soft chord, looped by the mixer
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220, 277, 330)) / 3 * 12000
+    path = tmp_path / "bed.wav"
+    write_wav(path, chord, MIX_RATE)
+    return path
+
+
+def test_music_dips_under_every_line_and_comes_back_between_lines(tiny_episode, bed_file, tmp_path):
+    import copy
+
+    from microdrama.domain import Screenplay, parse_model
+    from microdrama.skills.storyboard import time_shots
+    from microdrama.speech import read_wav as durations_of
+    from microdrama.stages import StoryboardInput
+    from tests.conftest import TINY_SCREENPLAY
+
+    data = copy.deepcopy(TINY_SCREENPLAY)  # the tiny episode plus a 4-second shot with no one speaking
+    data["episode"]["scenes"][0]["shots"].append({"id": "s04", "shot_size": "wide", "visual_prompt": "夜景",
+                                                  "min_duration_s": 4.0})
+    lengths = {k: (lambda r: r[1].size / r[0])(durations_of(v)) for k, v in tiny_episode.audio.items()}
+    board, _ = time_shots(StoryboardInput(screenplay=parse_model(Screenplay, data), line_durations=lengths, fps=12))
+    dry, wet = tmp_path / "dry.wav", tmp_path / "wet.wav"
+    mix_dialogue(board, tiny_episode.audio, dry)
+    mix_dialogue(board, tiny_episode.audio, wet, music=[MusicBed(file=str(bed_file), licence="CC0", gain_db=-10,
+                                                                 duck_db=-15)])
+    music = read_wav(wet)[1].astype(float) - read_wav(dry)[1].astype(float)  # what the bed added
+
+    def level_db(a, b):
+        seg = music[round(a * MIX_RATE):round(b * MIX_RATE)]
+        return 20 * np.log10(float(np.sqrt(np.mean(seg ** 2))))
+
+    cue = board.cues()[1]
+    quiet = board.shot("s04")
+    during = level_db(cue.start_s + 0.1, cue.end_s - 0.1)
+    between = level_db(quiet.start_s + 1.0, quiet.start_s + 3.0)
+    assert between - during == pytest.approx(15, abs=2)  # dipped by its duck_db while someone speaks
+    assert during > -200  # and still there underneath
+
+
+def test_beds_are_placed_on_their_scenes_and_unknown_scenes_are_named(tiny_episode, bed_file):
+    board = tiny_episode.board
+    whole = ProjectConfig.model_validate({"music": [{"file": str(bed_file), "licence": "CC0"}]})
+    assert [(b.start_s, b.end_s) for b in music_beds(whole, board)] == [(0.0, pytest.approx(board.duration_s, abs=1e-3))]
+    bad = ProjectConfig.model_validate({"music": [{"file": str(bed_file), "licence": "CC0", "scenes": ["sc9"]}]})
+    with pytest.raises(InputError, match=r"music\[0\].scenes: sc9 is not a scene of this episode \(scenes: sc1\)"):
+        music_beds(bad, board)
