@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,19 @@ def ass_text(row: str) -> str:
     return row.replace("\\", "\uff3c").replace("{", "\uff5b").replace("}", "\uff5d")
 
 
+@lru_cache(maxsize=1)
+def libass_scale() -> float:
+    """libass sizes a font by its line height (ascender + descender), Pillow and drawtext by its em; for
+    Noto Sans SC that is 1.448 em, so ASS `Fontsize: 60` draws glyphs the size of Pillow's 41."""
+    ascent, descent = font(1000).getmetrics()
+    return 1000 / (ascent + descent)
+
+
+def subtitle_rows(text: str, max_width: float, ass_size: int) -> list[str]:
+    """Balanced rows, measured as libass will draw them at ASS font size `ass_size`."""
+    return wrap_text(text, font(max(1, round(ass_size * libass_scale()))), max_width, balanced=True)
+
+
 def wrap_rows(text: str, max_width: float, size: int) -> list[str]:
-    """Balanced, pixel-measured rows in the font that burns the subtitles in."""
+    """Balanced, pixel-measured rows for text Pillow draws at `size` (the moviepy composer)."""
     return wrap_text(text, font(size), max_width, balanced=True)

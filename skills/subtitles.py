@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from microdrama.errors import InputError
 from microdrama.files import atomic_write_text
-from microdrama.finishing import build_ass, wrap_rows
+from microdrama.finishing import build_ass, subtitle_rows
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, SubEvent, SubtitleFiles, SubtitlesInput
 
@@ -19,7 +19,7 @@ from microdrama.stages import NoOptions, SubEvent, SubtitleFiles, SubtitlesInput
 class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
     name = "subtitles"
     stage = "subtitles"
-    version = "1"
+    version = "2"  # 2: rows measured at the size libass draws, not 1.45x larger
     backend = "pysubs2 + Pillow text measurement"
     description = "Writes SRT and ASS from the storyboard's line cues, CJK-aware wrapping inside the 9:16 safe area."
     Input = SubtitlesInput
@@ -30,7 +30,7 @@ class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
         for cue in inputs.storyboard.cues():
             if inputs.alignment.get(cue.line_id):
                 continue  # aligned lines are split into events of `split_rows` rows
-            rows = wrap_rows(cue.text, max_width, inputs.style.font_size)
+            rows = subtitle_rows(cue.text, max_width, inputs.style.font_size)
             if len(rows) > inputs.max_rows:
                 raise InputError(
                     f"line {cue.line_id} needs {len(rows)} subtitle rows (max_rows={inputs.max_rows}): "
@@ -41,13 +41,13 @@ class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
         max_width = inputs.width * (1 - 2 * inputs.style.side_margin)
         events: list[SubEvent] = []
         for cue in inputs.storyboard.cues():
-            second = wrap_rows(inputs.secondary[cue.line_id], max_width, inputs.style.secondary_font_size) \
+            second = subtitle_rows(inputs.secondary[cue.line_id], max_width, inputs.style.secondary_font_size) \
                 if cue.line_id in inputs.secondary else []
             for text, off_start, off_end in self._pieces(cue, inputs, max_width):
                 events.append(SubEvent(
                     line_id=cue.line_id, start_s=round(cue.start_s + off_start, 4), end_s=round(cue.start_s + off_end, 4),
                     shot_start_s=round(cue.shot_start_s + off_start, 4), shot_end_s=round(cue.shot_start_s + off_end, 4),
-                    rows=wrap_rows(text, max_width, inputs.style.font_size), secondary_rows=second))
+                    rows=subtitle_rows(text, max_width, inputs.style.font_size), secondary_rows=second))
         subs = build_ass(events, inputs.width, inputs.height, inputs.style, inputs.storyboard.title)
         srt, ass = ctx.path(f"{inputs.basename}.srt"), ctx.path(f"{inputs.basename}.ass")
         atomic_write_text(srt, subs.to_string("srt"))
@@ -63,7 +63,7 @@ class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
             return [(cue.text, 0.0, length)]
         start = min(max(0.0, words[0].start), length)
         end = max(start + 0.01, min(length, words[-1].end))
-        rows = wrap_rows(cue.text, max_width, inputs.style.font_size)
+        rows = subtitle_rows(cue.text, max_width, inputs.style.font_size)
         script = cue.text.split() if cue.text.isascii() else list(cue.text)
         if len(rows) <= inputs.split_rows or len(script) < 2:
             return [(cue.text, start, end)]

@@ -54,7 +54,7 @@ def test_balanced_rows_are_similar_in_length():
 def test_a_line_too_long_for_the_rows_is_rejected_with_a_fix(screenplay, tmp_path):
     board = storyboard(screenplay)
     with pytest.raises(InputError, match="Split it into two lines"):
-        SubtitleWriter()(SubtitlesInput(storyboard=board, style={"font_size": 200}, max_rows=1), SkillContext(tmp_path))
+        SubtitleWriter()(SubtitlesInput(storyboard=board, style={"font_size": 200, "side_margin": 0.3}, max_rows=1), SkillContext(tmp_path))
 
 
 def test_whisper_words_narrow_timing_and_split_long_lines(screenplay, tmp_path):
@@ -135,3 +135,31 @@ def test_a_line_break_inside_a_line_is_refused_with_a_fix(screenplay_data):
     screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "把她\n赶出去"
     with pytest.raises(InputError, match=r"lines\[0\]\.text: contains control characters \(U\+000A\).*split it"):
         parse_model(Screenplay, screenplay_data)
+
+
+@pytest.mark.parametrize("row", ["三年前你被赶出赵家今天还敢回来", "Security throw this woman out of my party"])
+def test_the_wrapper_measures_what_libass_draws(tmp_path, row):
+    """Burn one row with libass (ffmpeg's subtitles filter) and measure its ink: the width the wrapper
+    assumed must match within 5%, or it would refuse lines that fit (or let through lines that do not)."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from microdrama.finishing import build_ass, libass_scale
+    from microdrama.media import cjk_font_path, run_ffmpeg
+    from microdrama.stages import SubEvent, SubtitleStyle
+    from microdrama.text import font
+
+    style = SubtitleStyle(font_size=60)
+    (tmp_path / "fonts").mkdir()
+    shutil.copyfile(cjk_font_path(), tmp_path / "fonts" / cjk_font_path().name)
+    ass = build_ass([SubEvent(start_s=0, end_s=2, rows=[row])], 1080, 1920, style)
+    (tmp_path / "row.ass").write_text(ass.to_string("ass"), encoding="utf-8")
+    run_ffmpeg(["-f", "lavfi", "-i", "color=black:s=1080x1920:d=1", "-vf", "subtitles=filename=row.ass:fontsdir=fonts",
+                "-frames:v", "1", "row.png"], cwd=tmp_path)
+    gray = np.asarray(Image.open(tmp_path / "row.png").convert("L"))
+    columns = np.flatnonzero((gray > 200).any(axis=0))
+    drawn = columns[-1] - columns[0]
+    assumed = font(round(60 * libass_scale())).getlength(row)
+    assert drawn == pytest.approx(assumed, rel=0.05), (drawn, assumed)
