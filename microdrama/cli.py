@@ -287,8 +287,11 @@ def solution_run(name: str = typer.Argument(..., help="city-image | brand | over
 def validate(
     path: Path = typer.Argument(..., help="a brief, screenplay or config file"),
     kind: str = typer.Option("auto", help="auto | brief | screenplay | config"),
+    config: Optional[Path] = typer.Option(None, help="project config YAML: a screenplay is checked against its "
+                                                     "subtitle size and frame"),
 ) -> None:
-    """Check a brief, screenplay or config and explain every problem, field by field."""
+    """Check a brief, screenplay or config and explain every problem, field by field; a screenplay's lines
+    must also fit their subtitles."""
     from microdrama.config import ProjectConfig
     from microdrama.domain import Brief, Screenplay, load_model, read_source
 
@@ -296,6 +299,10 @@ def validate(
     if kind not in ("auto", *types):
         raise MicrodramaError(f"--kind must be one of auto, {', '.join(types)}; got {kind!r}")
     model = read_source(path) if kind == "auto" else load_model(types[kind], path)
+    if isinstance(model, Screenplay):  # the subtitle fit rendering would check, before anything is spent
+        from microdrama.run import check_subtitles_fit
+
+        check_subtitles_fit(model, ProjectConfig.load(config))
     console.print(f"[green]ok[/]: {esc(str(path))} is a valid {type(model).__name__}")
 
 

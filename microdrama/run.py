@@ -38,8 +38,10 @@ from microdrama.stages import (
     FinalCut,
     MusicBed,
     StageModel,
+    StoryboardInput,
     StoryboardOutput,
     SubtitleFiles,
+    SubtitlesInput,
     TranscribeInput,
 )
 
@@ -238,6 +240,27 @@ def qa_plan(config: ProjectConfig, language: str) -> str | None:
     if config.qa.dub_qa == "on":
         raise InputError(f"qa.dub_qa is 'on' but dub QA cannot run: {reason}")
     return reason
+
+
+def check_subtitles_fit(screenplay: Screenplay, config: ProjectConfig) -> None:
+    """Refuse now, before a voice is paid for, a line the subtitle stage would refuse later: the
+    configured storyboard and subtitle skills judge it, with timing estimated from the text."""
+    import tempfile
+
+    from microdrama.skill import SkillContext
+
+    if config.qa.align_subtitles and qa_plan(config, screenplay.series.language) is None:
+        return  # Whisper's word times will split long lines into several events: they always fit
+    registry = default_registry()
+    with tempfile.TemporaryDirectory(prefix="microdrama-fit-") as tmp:
+        board = registry.create(config.stages.storyboard)(
+            StoryboardInput(screenplay=screenplay, fps=config.render.fps, contact_sheet=False),
+            SkillContext(Path(tmp))).output.storyboard
+    subtitles = registry.create(config.stages.subtitles)
+    subtitles.check_inputs(
+        SubtitlesInput(storyboard=board, width=config.render.width, height=config.render.height,
+                       style=config.subtitles.style()),
+        subtitles.parse_options(subtitles.options_from_config(config)))
 
 
 def music_beds(config: ProjectConfig, storyboard: Storyboard) -> list[MusicBed]:

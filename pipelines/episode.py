@@ -30,6 +30,7 @@ from microdrama.run import (
     RunSummary,
     check_run_name,
     check_stages,
+    check_subtitles_fit,
     load_translation,
     music_beds,
     opening_text,
@@ -208,6 +209,7 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
                          else cast_voices(screenplay, narrator=config.narrator_voice))
     for note in notes:
         run.progress(f"voices: {note}")
+    check_subtitles_fit(screenplay, config)  # a line too long for its subtitles stops here, before any voice
     lines, series = screenplay.spoken_lines(), screenplay.series
     run.progress(f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
                  f"{len(lines)} lines")

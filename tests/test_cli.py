@@ -106,3 +106,21 @@ def test_a_run_that_fails_midway_prints_one_short_error_and_keeps_details_in_a_l
     assert "subtitle rows" in proc.stderr and f"details: {tmp_path / 'out' / 'microdrama.log'}" in proc.stderr
     assert "Traceback" in (tmp_path / "out" / "microdrama.log").read_text(encoding="utf-8")
     assert (tmp_path / "out" / "brief" / "RUN-FAILED.txt").exists()
+
+
+def test_validate_refuses_a_screenplay_line_its_subtitles_cannot_hold(tmp_path):
+    import copy
+
+    import yaml
+
+    from tests.conftest import TINY_SCREENPLAY
+
+    data = copy.deepcopy(TINY_SCREENPLAY)
+    data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "保安！立刻把这个穷酸女人给我赶出去，马上就去！"
+    sp = tmp_path / "sp.yaml"
+    sp.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text("subtitles: {font_size: 200}\n", encoding="utf-8")
+    assert runner.invoke(app, ["validate", str(sp)]).exit_code == 0
+    result = runner.invoke(app, ["validate", str(sp), "--config", str(cfg)])
+    assert result.exit_code == 2 and "subtitle rows" in result.stderr and "Split it into two lines" in result.stderr
