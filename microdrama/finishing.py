@@ -27,7 +27,7 @@ from microdrama.processes import dies_with_parent
 from microdrama.skill import SkillContext
 from microdrama.speech import read_wav, write_wav
 from microdrama.stages import Loudness, MusicBed, SubEvent, SubtitleStyle
-from microdrama.text import font, wrap_text
+from microdrama.text import drawable_text, font, wrap_text
 
 MIX_RATE = 48000
 FONT_NAME = "Noto Sans SC"
@@ -269,8 +269,9 @@ def build_ass(events: list[SubEvent], width: int, height: int, style: SubtitleSt
 
 def ass_text(row: str) -> str:
     """A row as literal ASS text: braces and backslashes in a line must never act as override tags
-    (`{\\fs200\\pos(…)}` in a screenplay would otherwise resize and move the subtitle)."""
-    return row.replace("\\", "\uff3c").replace("{", "\uff5b").replace("}", "\uff5d")
+    (`{\\fs200\\pos(…)}` in a screenplay would otherwise resize and move the subtitle), and a character
+    the font has no glyph for (an emoji) must not burn in as a box."""
+    return drawable_text(row)[0].replace("\\", "\uff3c").replace("{", "\uff5b").replace("}", "\uff5d")
 
 
 @lru_cache(maxsize=1)
@@ -282,10 +283,11 @@ def libass_scale() -> float:
 
 
 def subtitle_rows(text: str, max_width: float, ass_size: int) -> list[str]:
-    """Balanced rows, measured as libass will draw them at ASS font size `ass_size`."""
-    return wrap_text(text, font(max(1, round(ass_size * libass_scale()))), max_width, balanced=True)
+    """Balanced rows, measured as libass will draw them at ASS font size `ass_size`, without the characters
+    the font cannot draw (warned about once per line)."""
+    return wrap_text(drawable_text(text)[0], font(max(1, round(ass_size * libass_scale()))), max_width, balanced=True)
 
 
 def wrap_rows(text: str, max_width: float, size: int) -> list[str]:
-    """Balanced, pixel-measured rows for text Pillow draws at `size` (the moviepy composer)."""
-    return wrap_text(text, font(size), max_width, balanced=True)
+    """Balanced, pixel-measured rows for text Pillow draws at `size` (the moviepy composer), emoji dropped."""
+    return wrap_text(drawable_text(text)[0], font(size), max_width, balanced=True)

@@ -12,7 +12,7 @@ import hashlib
 from PIL import Image, ImageDraw
 
 from microdrama.domain import Character, ShotSize, TimeOfDay
-from microdrama.text import font
+from microdrama.text import drawable_text, font
 
 SKY = {
     TimeOfDay.day: ((128, 176, 226), (232, 226, 208)),
@@ -98,7 +98,7 @@ def draw_characters(img: Image.Image, characters: list[Character], shot_size: Sh
         eye = max(2, head // 12)
         for ex in (cx - head // 5, cx + head // 5):
             draw.ellipse([ex - eye, cy - eye, ex + eye, cy + eye], fill=(40, 30, 30))
-        tags.append((cx, cy, c.name))
+        tags.append((cx, cy, drawable_text(c.name, warn=False)[0]))  # a 🙂 in a name would draw as a box
     # Name tags last, so a neighbour's body never covers them; shrunk to fit each character's column.
     column = w / (n + 1)
     for cx, cy, name in tags:

@@ -18,7 +18,7 @@ from microdrama.media import run_ffmpeg
 from microdrama.panels import draw_scene
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, ShotClip, VisualsInput
-from microdrama.text import font, wrap_text
+from microdrama.text import drawable_text, font, wrap_text
 
 OVERSCAN = 1.2  # the panel is drawn this much larger than the frame, leaving room to move
 PREVIZ_LABEL = {"zh": "PREVIZ · 动态分镜（非成片）", "en": "PREVIZ · animatic (not final footage)"}
@@ -51,7 +51,7 @@ def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: i
 class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
     name = "animatic"
     stage = "visuals"
-    version = "2"  # 2: name tags drawn on top and fitted to their column
+    version = "3"  # 3: text wraps between words; characters the font lacks are dropped
     backend = "Pillow panels + ffmpeg camera moves (CPU previz, not a video model)"
     description = "Renders a shot as a moving previz panel labelled PREVIZ: the CPU fallback for video models."
     Input = VisualsInput
@@ -103,7 +103,8 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
         draw.text((margin, h // 32), label, font=label_font, fill=(255, 214, 80, 255))
         y = box[3] + h // 60
         meta = f"{ts.shot.shot_size.value} · {ts.shot.camera_move.value}"
-        for row in [meta, *wrap_text(ts.shot.visual_prompt, prompt_font, w * 0.62)[:3]]:
+        prompt = drawable_text(ts.shot.visual_prompt, warn=False)[0]
+        for row in [meta, *wrap_text(prompt, prompt_font, w * 0.62)[:3]]:
             draw.text((margin, y), row, font=prompt_font, fill=(255, 255, 255, 230), stroke_width=2, stroke_fill=(0, 0, 0, 200))
             y += int(prompt_font.size * 1.35)
         return img

@@ -27,7 +27,7 @@ from microdrama.files import atomic_path, atomic_write_text
 from microdrama.panels import draw_scene
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, StoryboardInput, StoryboardOutput
-from microdrama.text import font, wrap_text
+from microdrama.text import drawable_text, font, wrap_text
 
 
 def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
@@ -68,7 +68,7 @@ def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
 class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
     name = "storyboard"
     stage = "storyboard"
-    version = "2"  # 2: name tags drawn on top and fitted to their column
+    version = "3"  # 3: text wraps between words; characters the font lacks are dropped
     backend = "rule-based timing + Pillow contact sheet"
     description = "Times shots from dubbed line lengths (frame-exact) and draws a PNG/HTML contact sheet."
     Input = StoryboardInput
@@ -135,7 +135,8 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
                       font=tiny, fill=(110, 70, 40))
             ty += 50
             for cue in ts.cues:
-                for row in wrap_text(f"{self._speaker(sp, cue.speaker)}：{cue.text}", tiny, self.CELL_W - 30)[:3]:
+                said = drawable_text(f"{self._speaker(sp, cue.speaker)}：{cue.text}", warn=False)[0]
+                for row in wrap_text(said, tiny, self.CELL_W - 30)[:3]:
                     if ty > y + cell_h - 24:
                         break
                     draw.text((x + 15, ty), row, font=tiny, fill=(40, 40, 40))

@@ -14,12 +14,13 @@ from microdrama.files import atomic_write_text
 from microdrama.finishing import build_ass, subtitle_rows
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, SubEvent, SubtitleFiles, SubtitlesInput
+from microdrama.text import break_units
 
 
 class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
     name = "subtitles"
     stage = "subtitles"
-    version = "2"  # 2: rows measured at the size libass draws, not 1.45x larger
+    version = "3"  # 3: rows break between words (jieba for Chinese); emoji the font lacks are dropped
     backend = "pysubs2 + Pillow text measurement"
     description = "Writes SRT and ASS from the storyboard's line cues, CJK-aware wrapping inside the 9:16 safe area."
     Input = SubtitlesInput
@@ -64,23 +65,24 @@ class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
         start = min(max(0.0, words[0].start), length)
         end = max(start + 0.01, min(length, words[-1].end))
         rows = subtitle_rows(cue.text, max_width, inputs.style.font_size)
-        script = cue.text.split() if cue.text.isascii() else list(cue.text)
+        script = break_units(cue.text)  # words (jieba for Chinese), never split inside one
         if len(rows) <= inputs.split_rows or len(script) < 2:
             return [(cue.text, start, end)]
         pieces = -(-len(rows) // inputs.split_rows)
-        joiner = " " if cue.text.isascii() else ""
         size = -(-len(script) // pieces)
-        chunks = [script[i:i + size] for i in range(0, len(script), size)]
-        exact = len(words) == len(script)  # Whisper heard every word: use its times, else share by length
+        chunks = ["".join(script[i:i + size]).strip() for i in range(0, len(script), size)]
+        # Whisper heard every space-separated word: use its times; else share the time by length.
+        exact = cue.text.isascii() and len(words) == len(cue.text.split())
         out, used = [], 0
-        total = sum(len(joiner.join(c)) for c in chunks)
+        total = sum(len(c) for c in chunks)
         cursor = start
         for chunk in chunks:
+            n = len(chunk.split())
             if exact:
-                s, e = words[used].start, words[used + len(chunk) - 1].end
+                s, e = words[used].start, words[used + n - 1].end
             else:
-                s, e = cursor, cursor + (end - start) * len(joiner.join(chunk)) / total
-            out.append((joiner.join(chunk), max(start, s), min(end, max(e, s + 0.01))))
-            used += len(chunk)
+                s, e = cursor, cursor + (end - start) * len(chunk) / total
+            out.append((chunk, max(start, s), min(end, max(e, s + 0.01))))
+            used += n
             cursor = e
         return out

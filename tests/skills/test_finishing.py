@@ -59,3 +59,38 @@ def test_beds_are_placed_on_their_scenes_and_unknown_scenes_are_named(tiny_episo
     bad = ProjectConfig.model_validate({"music": [{"file": str(bed_file), "licence": "CC0", "scenes": ["sc9"]}]})
     with pytest.raises(InputError, match=r"music\[0\].scenes: sc9 is not a scene of this episode \(scenes: sc1\)"):
         music_beds(bad, board)
+
+
+@pytest.mark.parametrize("line", [
+    "「Dr. Chen说了——ThermoGlow™ 保温杯只要¥199，没有人不心动🙂」她一个人站在门口，谁都没有想到啊。",
+    "“Dr. Chen says the ThermoGlow™ Cup is ¥199 — a steal 🙂,” he said.",
+])
+def test_a_mixed_line_burns_in_inside_the_safe_area_as_measured(tmp_path, line):
+    """The issue's 60-character line through libass, row by row: each row's ink lies inside the 9:16 safe
+    area and matches the width the wrapper measured within 5%, and nothing the font lacks (🙂) is drawn."""
+    import shutil
+
+    from PIL import Image
+
+    from microdrama.finishing import build_ass, libass_scale, subtitle_rows
+    from microdrama.media import cjk_font_path, run_ffmpeg
+    from microdrama.stages import SubEvent, SubtitleStyle
+    from microdrama.text import _drawable, font
+
+    style = SubtitleStyle(font_size=60)
+    left, right = 1080 * style.side_margin, 1080 * (1 - style.side_margin)
+    rows = subtitle_rows(line, right - left, style.font_size)
+    assert len(rows) >= 2 and all(ord(ch) in _drawable() for row in rows for ch in row)  # no tofu
+    (tmp_path / "fonts").mkdir()
+    shutil.copyfile(cjk_font_path(), tmp_path / "fonts" / cjk_font_path().name)
+    fnt = font(round(style.font_size * libass_scale()))
+    for i, row in enumerate(rows):
+        ass = build_ass([SubEvent(start_s=0, end_s=2, rows=[row])], 1080, 1920, style)
+        (tmp_path / f"row{i}.ass").write_text(ass.to_string("ass"), encoding="utf-8")
+        run_ffmpeg(["-f", "lavfi", "-i", "color=black:s=1080x1920:d=1", "-vf",
+                    f"subtitles=filename=row{i}.ass:fontsdir=fonts", "-frames:v", "1", f"row{i}.png"], cwd=tmp_path)
+        gray = np.asarray(Image.open(tmp_path / f"row{i}.png").convert("L"))
+        columns = np.flatnonzero((gray > 200).any(axis=0))
+        drawn, assumed = columns[-1] - columns[0], fnt.getlength(row)
+        assert drawn == pytest.approx(assumed, rel=0.05), (row, drawn, assumed)
+        assert left <= columns[0] and columns[-1] <= right, (row, columns[0], columns[-1])

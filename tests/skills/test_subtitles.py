@@ -163,3 +163,35 @@ def test_the_wrapper_measures_what_libass_draws(tmp_path, row):
     drawn = columns[-1] - columns[0]
     assumed = font(round(60 * libass_scale())).getlength(row)
     assert drawn == pytest.approx(assumed, rel=0.05), (drawn, assumed)
+
+
+@pytest.mark.parametrize("language,text", [
+    ("en", "The ThermoGlow™ Cup from Dr. Chen keeps tea hot for twelve hours, and at ¥199 it is a steal "
+           "for night owls"),
+    ("zh", "三年前你被赶出家门的时候，没有人站出来替你说一句话，今天你一个人回来，到底想要什么东西"),
+])
+def test_aligned_lines_with_any_script_split_between_words(screenplay_data, tmp_path, language, text):
+    """A non-ASCII character once made the split fall per character ("ThermoGlow™ Cu / p")."""
+    from microdrama.domain import Screenplay, parse_model
+    from microdrama.stages import AlignedWord
+    from microdrama.text import break_units
+
+    screenplay_data["series"]["language"] = language
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = text
+    sp = parse_model(Screenplay, screenplay_data)
+    board, _ = time_shots(StoryboardInput(screenplay=sp, line_durations={
+        "s01-l1": 8.0, "s02-l1": 1.2, "s02-l2": 0.9, "s03-l1": 1.1}))
+    words = [AlignedWord(start=0.2 * i, end=0.2 * i + 0.15, word=w) for i, w in enumerate(text.split())]
+    out = SubtitleWriter()(SubtitlesInput(storyboard=board, alignment={"s01-l1": words}),
+                           SkillContext(tmp_path)).output
+    pieces = ["".join(e.rows) if language == "zh" else " ".join(e.rows) for e in out.events if e.line_id == "s01-l1"]
+    assert len(pieces) >= 2
+    boundaries, at = set(), 0
+    for unit in break_units(text):
+        at += len(unit)
+        boundaries.add(len(text[:at].replace(" ", "")))
+    at = 0
+    for piece in pieces[:-1]:
+        at += len(piece.replace(" ", ""))
+        assert at in boundaries, f"split inside a word after {piece!r}"
+    assert "ThermoGlow™" in " ".join(pieces) or language == "zh"
