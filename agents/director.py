@@ -31,23 +31,31 @@ class DirectorAgent(Agent[Screenplay, Screenplay]):
             f"- {shot.id} [{scene.location}, {scene.time_of_day.value}] on screen: {', '.join(shot.characters) or 'none'}; "
             f"lines: {' / '.join(ln.text for ln in shot.lines)}" for scene, shot in task.shots())
         ids = [shot.id for _, shot in task.shots()]
+        directed: list[Screenplay] = []
 
         def same_shots(plan: ShotPlan) -> None:
+            """Every shot planned once, and the directed screenplay valid: a failure is repaired, not a crash."""
             got = [s.id for s in plan.shots]
             if sorted(got) != sorted(ids):
                 raise ValueError(f"plan every shot exactly once: expected ids {ids}, got {got}")
+            directed.append(apply_plan(task, plan))
 
-        plan = deps.client.structured([
+        deps.client.structured([
             {"role": "system", "content": "You are a micro-drama director planning vertical 9:16 shots. "
              f"shot_size: {', '.join(s.value for s in ShotSize)}; camera_move: {', '.join(m.value for m in CameraMove)}. "
-             "Visual prompts are English, name who is on screen and repeat each character's look exactly. "
-             'Reply with JSON: {"shots": [{"id", "shot_size", "camera_move", "visual_prompt"}]}'},
+             "Visual prompts are English, name who is on screen and repeat each character's look exactly."},
             {"role": "user", "content": f"Characters:\n{looks}\n\nShots:\n{shots}"},
-        ], ShotPlan, purpose="director", check=same_shots)
-        by_id = {s.id: s for s in plan.shots}
-        data = task.model_dump(mode="json")
-        for scene in data["episode"]["scenes"]:
-            for shot in scene["shots"]:
-                d = by_id[shot["id"]]
-                shot.update(shot_size=d.shot_size.value, camera_move=d.camera_move.value, visual_prompt=d.visual_prompt)
-        return Screenplay.model_validate(data)
+        ], ShotPlan, purpose="director", check=same_shots,
+            hint='Reply with JSON: {"shots": [{"id", "shot_size", "camera_move", "visual_prompt"}]}')
+        return directed[-1]
+
+
+def apply_plan(screenplay: Screenplay, plan: ShotPlan) -> Screenplay:
+    """The screenplay with each shot's size, move and visual prompt taken from the plan."""
+    by_id = {s.id: s for s in plan.shots}
+    data = screenplay.model_dump(mode="json")
+    for scene in data["episode"]["scenes"]:
+        for shot in scene["shots"]:
+            d = by_id[shot["id"]]
+            shot.update(shot_size=d.shot_size.value, camera_move=d.camera_move.value, visual_prompt=d.visual_prompt)
+    return Screenplay.model_validate(data)

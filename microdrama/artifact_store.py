@@ -61,6 +61,14 @@ class ArtifactStore:
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
 
+    def has(self, skill: Skill, inputs: BaseModel, options: BaseModel | None = None) -> bool:
+        """Whether this step's result is stored and intact (it would be reused, not run)."""
+        return self._read(skill, self.folder(self.key(skill, inputs, options)) / "result.json") is not None
+
+    def journal(self, key: str) -> Path:
+        """Where a step's paid jobs are noted before waiting on them; kept after the step, for the audit."""
+        return self.root / "jobs" / key[:2] / key
+
     def run(self, skill: Skill, inputs: BaseModel, options: BaseModel | None = None, *, force: bool = False,
             log=None, before_commit: Callable[[str, Usage], None] | None = None) -> StoredResult:
         """Return the stored result for these inputs, or run the skill and store it atomically.
@@ -79,9 +87,12 @@ class ArtifactStore:
         replace_existing = force or final.exists()  # forced, or an earlier result that is unreadable
 
         tmp = self.root / "tmp" / f"{key[:16]}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        journal = self.journal(key)
+        if force and journal.exists():
+            shutil.rmtree(journal, ignore_errors=True)  # forced: a new take, not the job an earlier run paid for
         try:
             try:
-                result = skill(inputs, SkillContext(tmp, log=log), options)
+                result = skill(inputs, SkillContext(tmp, log=log, journal=journal), options)
             except BilledError as exc:  # paid for but failed: keep what the provider said, for the audit
                 exc.kept = self._keep_failed(tmp, key)
                 raise

@@ -116,8 +116,12 @@ def _demo_brief() -> Path:
     return ASSETS_DIR / "demo" / "brief.yaml"
 
 
+BudgetOpt = typer.Option(None, "--budget", min=0, help="spending cap for model-API calls, in the rate card's "
+                         "currency (RMB): refused before starting if the quote is over, stopped before crossing it")
+
+
 def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool,
-            visual: str | None = None) -> None:
+            visual: str | None = None, budget: float | None = None) -> None:
     from microdrama.config import ProjectConfig
     from microdrama.domain import read_source
     from microdrama.run import check_run_name, check_stages, configure
@@ -131,7 +135,7 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
     from microdrama.pipelines.episode import episode_flow
 
     with _flow_log(out):
-        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force)
+        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force, budget_rmb=budget)
     table = Table(title=f"Run {summary.run_id}", show_header=False)
     for key, value in [("video", summary.video), ("length", f"{summary.duration_s:.1f} s"),
                        ("shots / lines", f"{summary.shots} / {summary.lines}"),
@@ -155,9 +159,10 @@ def demo(
     name: str = typer.Option("demo", help="run folder name under OUT"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     visual: str = typer.Option("animatic", help="animatic (CPU previz) or video (a diffusers video model, GPU)"),
+    budget: Optional[float] = BudgetOpt,
 ) -> None:
-    """Render the bundled demo episode (Chinese revenge drama, ~50 s) on the CPU."""
-    _render(brief or _demo_brief(), config, out, name, force, visual)
+    """Render the bundled demo episode (Chinese revenge drama, ~60 s) on the CPU."""
+    _render(brief or _demo_brief(), config, out, name, force, visual, budget)
 
 
 @app.command()
@@ -167,9 +172,41 @@ def episode(
     out: Path = typer.Option(Path("out"), help="output root"),
     name: Optional[str] = typer.Option(None, help="run folder name (default: the source file's stem)"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
+    budget: Optional[float] = BudgetOpt,
 ) -> None:
     """Render one episode from a brief or a hand-edited screenplay."""
-    _render(source, config, out, name or source.stem, force)
+    _render(source, config, out, name or source.stem, force, budget=budget)
+
+
+@app.command()
+def quote(
+    source: Path = typer.Argument(..., help="a brief or a screenplay (YAML or JSON)"),
+    config: Optional[Path] = typer.Option(None, help="project config YAML (its stages, accounts and rate card)"),
+    takes: int = typer.Option(1, min=1, max=20, help="takes planned per shot"),
+    save: Optional[Path] = typer.Option(None, "--json", help="also write the quote as JSON here"),
+) -> None:
+    """Price an episode's model-API calls from its plan and the rate card, before anything is paid for."""
+    from microdrama.config import ProjectConfig
+    from microdrama.domain import read_source
+    from microdrama.files import atomic_write_text
+    from microdrama.quote import quote_episode
+    from microdrama.run import check_stages, configure
+
+    cfg, _ = configure(ProjectConfig.load(config))
+    check_stages(cfg)
+    q = quote_episode(read_source(source), cfg, takes=takes)
+    table = Table(title=f"Quote: {q.total} {q.currency} ({takes} take(s) per shot)")
+    for col in ("stage", "skill", "item", "quantities", q.currency, "vendor"):
+        table.add_column(col, overflow="fold")
+    for line in q.lines:
+        table.add_row(line.stage, line.skill, Text(line.item),
+                      ", ".join(f"{k} {v:g}" for k, v in line.quantities.items()), line.amount, Text(line.vendor or ""))
+    for stage, amount in q.by_stage.items():
+        table.add_row(f"[bold]{stage}[/]", "", "total", "", f"[bold]{amount}[/]", "")
+    console.print(table)
+    console.print(q.note, markup=False)
+    if save:
+        atomic_write_text(save, q.model_dump_json(indent=2))
 
 
 @app.command()
@@ -179,6 +216,7 @@ def series(
     out: Path = typer.Option(Path("out"), help="output root; episodes go to OUT/<series>-epNN"),
     parallel: int = typer.Option(2, min=1, max=32, help="episodes rendered at the same time"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
+    budget: Optional[float] = BudgetOpt,
 ) -> None:
     """Render a whole series; a failed episode is reported and the others still finish (exit 1 if any failed)."""
     from microdrama.config import ProjectConfig
@@ -193,7 +231,8 @@ def series(
 
     load_model(SeriesSpec, spec)  # fail fast on a bad spec
     with _flow_log(out):
-        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force)
+        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force,
+                              budget_rmb=budget)
     table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
                         f"episodes in {summary.wall_seconds:.0f} s")
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):
@@ -203,6 +242,12 @@ def series(
                       f"{e.duration_s:.1f} s" if e.duration_s else "—", f"{e.wall_seconds:.0f} s", str(e.steps_run),
                       e.cost_rmb or "—")
     console.print(table)
+    if summary.continuity is not None:
+        found = summary.continuity.issues
+        console.print(f"continuity: {len(found)} issue(s) across episodes {summary.continuity.episodes}"
+                      + ("" if found else " — the episodes read as one story"), markup=False)
+        for issue in found[:10]:
+            console.print(f"  ep{issue.episode} {issue.shot_id or ''} [{issue.kind}] {issue.detail}", markup=False)
     if summary.failed:
         raise typer.Exit(code=1)
 
@@ -329,12 +374,16 @@ def skills_run(
     input: Path = typer.Option(..., "--input", "-i", help="JSON or YAML file with the skill's input fields"),
     out: Path = typer.Option(Path("out/skills"), help="folder the skill may write into"),
     schema: bool = typer.Option(False, "--schema", help="print the input's JSON schema and exit"),
+    config: Optional[Path] = typer.Option(None, help="project config YAML: the skill's options and the LLM server"),
 ) -> None:
     """Run one skill on an input file; prints its output and usage as JSON.
 
-    The file holds the stage's input fields and, optionally, `options:` for this skill."""
+    The file holds the stage's input fields and, optionally, `options:` for this skill, which override the
+    config's (and, for LLM skills, the MICRODRAMA_LLM_* server, as every other command reads it)."""
+    from microdrama.config import ProjectConfig
     from microdrama.domain import read_yaml
     from microdrama.registry import default_registry
+    from microdrama.run import configure
     from microdrama.skill import SkillContext
 
     skill = default_registry().create(name)
@@ -343,7 +392,9 @@ def skills_run(
                                        "options": skill.Options.model_json_schema()}))
         return
     data = read_yaml(input, "Pass --input a YAML or JSON file with the stage's input fields.") or {}
-    options = data.pop("options", None) if isinstance(data, dict) else None
+    given = data.pop("options", None) if isinstance(data, dict) else None
+    configured = skill.options_from_config(configure(ProjectConfig.load(config))[0])
+    options = {**configured, **given} if isinstance(given, dict) else (given if given is not None else configured)
     result = skill(skill.parse_input(data), SkillContext(out / name, log=_say), skill.parse_options(options))
     sys.stdout.write(json.dumps({"output": result.output.model_dump(mode="json"),
                                  "usage": result.usage.model_dump(mode="json")}, ensure_ascii=False, indent=2) + "\n")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from microdrama.cloud.jobs import CloudProvider
 from microdrama.domain import Strict, Voice, load_model
 from microdrama.labels.apply import LabelsConfig
 from microdrama.labels.visible import AiMark
@@ -49,6 +50,8 @@ class StageConfig(Strict):
     compose: str = Field("compose-ffmpeg", description="single-pass mode: renders the whole cut in one encode")
     transcribe: str = Field("transcribe-whisper", description="speech recognition for dub QA")
     keyframe: str = Field("keyframe-diffusers", description="character reference images for image-to-video")
+    continuity: str = Field("continuity-rules", description="series: checks names, looks, where each episode "
+                                                            "opens and repeated lines across episodes")
 
 
 class SubtitleConfig(SubtitleStyle):
@@ -130,6 +133,8 @@ class ProjectConfig(Strict):
     qa: QAConfig = Field(default_factory=QAConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     llm: ProviderConfig | None = Field(None, description="OpenAI-compatible model server for LLM skills and agents")
+    cloud: dict[str, CloudProvider] = Field(default_factory=dict, description="model-API accounts for pictures, "
+                                            "motion and voices, by name, e.g. {dashscope: {adapter: dashscope, ...}}")
     labels: LabelsConfig = Field(default_factory=LabelsConfig, description="AIGC metadata and C2PA credentials")
     filing: FilingConfig = Field(default_factory=lambda: FilingConfig())
     music: list[MusicConfig] = Field(default_factory=list, description="music or ambience beds, ducked under dialogue")

@@ -40,6 +40,8 @@ class Genre(str, Enum):
     revenge = "revenge"  # 逆袭/复仇: the humiliated hero strikes back
     romance = "romance"  # 甜宠/霸总: sweet romance with a twist
     suspense = "suspense"  # 悬疑: a secret and a ticking clock
+    family = "family"  # 家庭伦理: in-laws, an inheritance, a hidden child
+    workplace = "workplace"  # 职场: a stolen idea, a rival pitch, a layoff list
 
 
 class ShotSize(str, Enum):
@@ -97,6 +99,9 @@ class Voice(Strict):
     rate: int = Field(165, ge=80, le=400, description="speaking rate in words per minute, 80-400")
     engine: str | None = Field(None, description="the dubbing skill for this voice, e.g. dubbing-piper; "
                                                  "empty = the config's stages.dubbing")
+    voice_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                 description="the engine's own voice name, e.g. Kokoro's 'zf_xiaobei'; empty = "
+                                             "picked by the engine from gender and variant")
     reference_clip: Path | None = Field(None, description="a recording to clone the voice from, for engines that "
                                                           "clone; needs `consent`")
     consent: VoiceConsent | None = Field(None, description="the speaker's consent, required with reference_clip")
@@ -140,7 +145,7 @@ class Character(Strict):
 class SeriesBible(Strict):
     title: str = Field(min_length=1, max_length=60, description="the series title")
     logline: str = Field(min_length=1, description="one sentence that sells the series")
-    genre: Genre = Field(description="one of: revenge, romance, suspense")
+    genre: Genre = Field(description="one of: " + ", ".join(g.value for g in Genre))
     language: Language = Field(description="'zh' (Mandarin) or 'en' (English)")
     setting: str = Field("", description="where and when the story happens")
     characters: list[Character] = Field(min_length=1, description="everyone who speaks or appears")
@@ -279,25 +284,68 @@ class CharacterBrief(Strict):
     gender: Literal["female", "male"] = Field(description="'female' or 'male' (picks the voice)")
     look: str = Field("", description="optional look description (hair, clothes, age)")
 
+    @field_validator("name", "look")
+    @classmethod
+    def _printable_character(cls, value: str) -> str:
+        return printable(value, "write it on one line")
+
+
+class ProductBrief(Strict):
+    """The product a brand episode places (定制剧/品牌剧): named in the dialogue, priced in the call to action."""
+
+    name: str = Field(min_length=1, max_length=30, description="the product's name as said on screen, e.g. '暖手杯'")
+    selling_point: str = Field(min_length=1, max_length=40, description="one benefit in a few words, e.g. '保温十二小时'")
+    price: str = Field("", max_length=20, description="as said on screen, e.g. '¥199' or '$29'")
+    call_to_action: str = Field("", max_length=30, description="the closing ask, e.g. '点击下方链接'; empty = a default")
+
+    @field_validator("name", "selling_point", "price", "call_to_action")
+    @classmethod
+    def _printable_product(cls, value: str) -> str:
+        return printable(value, "write it on one line")
+
+
+class Previously(Strict):
+    """Where the last episode stopped, so this one opens on it (a series fills this in)."""
+
+    episode: int = Field(ge=1, description="the previous episode's number")
+    cliffhanger: str = Field(min_length=1, description="the open question it ended on")
+    last_scene: str = Field("", description="where it ended")
+
 
 class Brief(Strict):
     """What a creator asks for: a few lines that the screenplay writer expands into an episode."""
 
     title: str = Field(min_length=1, max_length=60, description="the series title")
-    premise: str = Field(min_length=4, description="one or two sentences: who wants what, and what stands in the way")
-    genre: Genre = Field(description="one of: revenge, romance, suspense")
+    premise: str = Field(min_length=4, max_length=300,
+                         description="one or two sentences: who wants what, and what stands in the way")
+    genre: Genre = Field(description="one of: " + ", ".join(g.value for g in Genre))
     language: Language = Field("zh", description="'zh' (Mandarin) or 'en' (English)")
-    setting: str = Field("", description="where the story happens, e.g. '上海陆家嘴'")
+    setting: str = Field("", max_length=40, description="where the story happens, e.g. '上海陆家嘴'")
+    locations: list[str] = Field(default_factory=list, max_length=3,
+                                 description="up to 3 places in this order: the main place, a private place, an "
+                                             "outside place, e.g. ['茶楼', '后厨', '弄堂口']; empty = the genre's")
     episode: int = Field(1, ge=1, le=200, description="which episode to write (1-200)")
     target_seconds: int = Field(60, ge=20, le=180, description="episode length to aim for, 20-180 seconds")
+    characters: list[CharacterBrief] = Field(
+        default_factory=list, description="the cast: a protagonist, and optionally an antagonist and an ally; "
+                                          "empty = the genre's default three"
+    )
+    product: ProductBrief | None = Field(None, description="for brand episodes: the product to place and sell")
+    previously: Previously | None = Field(None, description="where the last episode stopped (series fill it in)")
 
     @field_validator("title", "premise", "setting")
     @classmethod
     def _printable_brief(cls, value: str) -> str:
         return printable(value, "write it on one line")
-    characters: list[CharacterBrief] = Field(
-        default_factory=list, description="optional cast; missing roles get default names"
-    )
+
+    @field_validator("locations")
+    @classmethod
+    def _places(cls, places: list[str]) -> list[str]:
+        for place in places:
+            printable(place, "write each place on one line")
+            if not place.strip() or len(place) > 30:
+                raise ValueError("each location is a short place name (1-30 characters), e.g. '茶楼'")
+        return places
 
     @field_validator("characters")
     @classmethod
@@ -306,6 +354,8 @@ class Brief(Strict):
         for role in set(roles):
             if roles.count(role) > 1:
                 raise ValueError(f"role '{role}' is given {roles.count(role)} times; give each role once")
+        if chars and "protagonist" not in roles:
+            raise ValueError("the cast needs a protagonist: add one character with role: protagonist")
         return chars
 
 
@@ -355,11 +405,53 @@ class Storyboard(Strict):
         raise KeyError(f"no shot '{shot_id}' in the storyboard of episode {self.episode_number}")
 
 
+def shot_prompt(shot: TimedShot, characters: list[Character]) -> str:
+    """What an image or video model is asked for a shot: the shot, every on-screen character's look, and
+    no text in the picture (subtitles and marks are added later)."""
+    looks = "; ".join(f"{c.name}: {c.look}" for c in characters)
+    return f"{shot.shot.visual_prompt}. {looks}. Vertical 9:16 frame, cinematic micro-drama, no text, no subtitles."
+
+
 def estimate_speech_seconds(text: str, language: Language) -> float:
     """Rough speaking time, used to fit a target length before real dubbing is measured."""
     if language == "zh":
         return 0.3 + len(text) / 4.0
     return 0.3 + len(text.split()) / 2.6
+
+
+# The storyboard's default pauses (StoryboardInput): silence before a shot's first line, between
+# lines, and the hold after the last one.
+LEAD_IN_S, GAP_S, TAIL_S = 0.2, 0.25, 0.4
+LENGTH_TOLERANCE = 0.15  # a written episode lands within ±15% of its brief's target_seconds
+
+
+def estimate_shot_seconds(shot: Shot, language: Language, pace: float = 1.0,
+                          line_seconds: dict[str, float] | None = None) -> float:
+    """A shot's on-screen time as the storyboard will time it: from measured line lengths where given
+    (`line_seconds`, by line id), else from the text; `pace` scales text estimates to the voices in use
+    (measured seconds per estimated second)."""
+    if not shot.lines:
+        return shot.min_duration_s
+    measured = line_seconds or {}
+    speech = sum(measured.get(shot.line_id(i), estimate_speech_seconds(ln.text, language) * pace)
+                 for i, ln in enumerate(shot.lines))
+    return max(shot.min_duration_s, LEAD_IN_S + speech + GAP_S * (len(shot.lines) - 1) + TAIL_S)
+
+
+def estimate_episode_seconds(screenplay: "Screenplay", pace: float = 1.0,
+                             line_seconds: dict[str, float] | None = None) -> float:
+    """The episode's length as the storyboard will time it: what writers fit to `target_seconds`."""
+    lang = screenplay.series.language
+    return sum(estimate_shot_seconds(shot, lang, pace, line_seconds) for _, shot in screenplay.shots())
+
+
+def measured_pace(screenplay: "Screenplay", line_seconds: dict[str, float]) -> float:
+    """How much longer (>1) or shorter the voices speak than the text estimate: a writer re-fits with it."""
+    lang = screenplay.series.language
+    estimated = sum(estimate_speech_seconds(ln.text, lang) for ln in screenplay.spoken_lines()
+                    if ln.id in line_seconds)
+    spoken = sum(line_seconds[ln.id] for ln in screenplay.spoken_lines() if ln.id in line_seconds)
+    return spoken / estimated if estimated > 0 else 1.0
 
 
 # ---- Loading and saving, with teaching errors -------------------------------------------------

@@ -23,6 +23,7 @@ from microdrama.config import ProjectConfig
 from microdrama.domain import Screenplay, Strict, load_model
 from microdrama.errors import InputError
 from microdrama.files import atomic_write_text, save_workbook, sha256_file
+from microdrama.voices import cast_record, describe_cast
 
 AI_DECLARATION_ZH = ("本剧使用人工智能技术生成或合成部分或全部内容（画面、配音、字幕），已按《人工智能生成合成内容标识办法》"
                      "及 GB 45438-2025 添加显式标识与隐式标识。")
@@ -177,6 +178,8 @@ def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
         ("备案号 licence / filing number", f.licence_number or "—"),
         ("主创 credits", "; ".join(f"{k}: {v}" for k, v in f.credits.items()) or "—"),
         ("集数 episodes filed", str(len(episodes_table))),
+        ("配音 voices and consent", describe_cast(cast_record(episodes[-1].screenplay, config.stages.dubbing,
+                                                             config.narrator_voice)) if episodes else "—"),
         ("声明 declaration", AI_DECLARATION_ZH),
     ]
     return Pack("上线备案 online filing", rows, episodes_table)

@@ -33,11 +33,17 @@ BUILTIN_SKILLS = [
     "microdrama.skills.keyframe_diffusers:DiffusersKeyframe",
     "microdrama.skills.dubbing_espeak:EspeakDubbing",
     "microdrama.skills.dubbing_piper:PiperDubbing",
+    "microdrama.skills.dubbing_kokoro:KokoroDubbing",
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
     "microdrama.skills.compose_moviepy:MoviepyComposer",
     "microdrama.skills.finish_ffmpeg:FfmpegShotFinisher",
     "microdrama.skills.assemble_ffmpeg:FfmpegAssembler",
+    "microdrama.skills.continuity_rules:RuleContinuityCheck",
+    "microdrama.skills.continuity_llm:LLMContinuityCheck",
+    "microdrama.skills.video_cloud:CloudVideoRenderer",
+    "microdrama.skills.keyframe_cloud:CloudKeyframe",
+    "microdrama.skills.dubbing_cloud:CloudDubbing",
 ]
 
 

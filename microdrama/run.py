@@ -24,12 +24,24 @@ from pydantic import BaseModel, Field
 from microdrama import __version__
 from microdrama.artifact_store import ArtifactStore
 from microdrama.config import ProjectConfig
-from microdrama.domain import Screenplay, SpokenLine, Storyboard, dump_yaml, load_model, read_yaml
+from microdrama.domain import (
+    LENGTH_TOLERANCE,
+    Brief,
+    Screenplay,
+    SpokenLine,
+    Storyboard,
+    dump_yaml,
+    estimate_episode_seconds,
+    load_model,
+    measured_pace,
+    read_yaml,
+)
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
 from microdrama.files import atomic_write_text, publish, sha256_file
 from microdrama.finishing import measure_loudness
 from microdrama.ledger.meter import Attribution, Meter
 from microdrama.qa import LineQA, error_rate
+from microdrama.quote import Budget, Quote, price
 from microdrama.registry import SkillRegistry, default_registry
 from microdrama.skill import Usage
 from microdrama.stages import (
@@ -63,7 +75,7 @@ class UsageRecord(BaseModel):
     project_code: str
     flow: str = "episode"
     task: str
-    episode: int
+    episode: int | None = Field(None, description="None for series-level work such as the continuity check")
     shot_id: str | None = None
     line_id: str | None = None
     cache_key: str
@@ -125,6 +137,15 @@ class Manifest(BaseModel):
     loudness: dict[str, float] | None = Field(None, description="the cut's integrated LUFS and true peak dBTP, "
                                                                 "measured by ffmpeg's EBU R128 meter")
     music: list[dict[str, Any]] = Field(default_factory=list, description="music beds: file, sha256, licence, span")
+    writing: dict[str, Any] = Field(default_factory=dict, description="the screenplay's writer, target and measured "
+                                                                      "length, re-fits, and LLM structured-output tiers")
+    voices: str | None = Field(None, description="which speakers fall back to espeak-ng, and how to get neural voices")
+    cast: list[dict[str, Any]] = Field(default_factory=list, description="speaker -> engine and voice; a cloned "
+                                                                         "voice with its consent record")
+    quote: Quote | None = Field(None, description="third-party spend quoted before the run started")
+    spend: dict[str, Any] = Field(default_factory=dict, description="quoted vs actual third-party spend per stage")
+    providers: list[dict[str, Any]] = Field(default_factory=list, description="model APIs that made this "
+                                            "episode's media: counterparty, model, tasks, their own labels")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -167,7 +188,18 @@ def configure(config: ProjectConfig, *, visual: str | None = None,
     if config.llm and config.stages.screenplay == "screenplay-rules":
         config = config.model_copy(update={"stages": config.stages.model_copy(update={"screenplay": "screenplay-llm"})})
         notes.append(f"writer: screenplay-llm agents on {config.llm.identity}")
+    if config.llm and config.stages.continuity == "continuity-rules":
+        config = config.model_copy(update={"stages": config.stages.model_copy(update={"continuity": "continuity-llm"})})
     return config, notes
+
+
+def wants_references(config: ProjectConfig) -> bool:
+    if config.stages.visuals == "animatic":
+        return False
+    if config.video.reference_model:
+        return True
+    skill = default_registry().create(config.stages.visuals)
+    return bool(getattr(skill.parse_options(skill.options_from_config(config)), "i2v_model", None))
 
 
 def check_run_name(name: str) -> str:
@@ -300,8 +332,9 @@ def opening_text(config: ProjectConfig, language: str) -> str | None:
 class Run:
     """Per-run state: the store, the attribution, the collected usage and progress output."""
 
-    def __init__(self, config: ProjectConfig, out_dir: Path, run_name: str, episode: int,
-                 force: bool = False, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: ProjectConfig, out_dir: Path, run_name: str, episode: int | None,
+                 force: bool = False, echo: Callable[[str], None] | None = None, flow: str = "episode",
+                 budget: "Budget | None" = None) -> None:
         from microdrama.ledger import Ledger, ledger_url
         from microdrama.ledger.rates import RateCards
 
@@ -312,10 +345,16 @@ class Run:
         self.dir = Path(out_dir) / run_name
         self.store = ArtifactStore(Path(out_dir) / ".store")
         self.episode = episode
+        self.flow = flow
         self.force = force
         self.echo = echo or print
         self.records: list[UsageRecord] = []
         self.music: list[MusicBed] = []  # the beds under this cut, for the manifest
+        self.writing: dict[str, Any] = {}  # how the screenplay was written and fitted, for the manifest
+        self.voices_note: str | None = None  # which speakers fall back to espeak-ng, for the manifest
+        self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
+        self.budget = budget  # a spending cap: a paid call that would cross it is refused before it is sent
+        self.quote: Quote | None = None  # what the run was quoted before it started, for the manifest
         self._records_lock = threading.Lock()
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
@@ -337,28 +376,106 @@ class Run:
                              f"{default_registry().names(stage)}")
         inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
         options = skill.parse_options(skill.options_from_config(self.config))
-        who = Attribution(run_id=self.id, project_code=self.config.project_code, flow="episode", task=task_name,
+        who = Attribution(run_id=self.id, project_code=self.config.project_code, flow=self.flow, task=task_name,
                           episode=self.episode, shot_id=shot_id, line_id=line_id)
 
         def meter(key: str, usage: Usage) -> None:
             if self.meter:
                 self.meter.record(who, usage, key, force=self.force)
 
+        reserved = self._reserve(skill, inputs, options, f"{task_name} {shot_id or line_id or ''}".strip())
         try:
             result = self.store.run(skill, inputs, options, force=self.force, log=self.echo, before_commit=meter)
         except BilledError as exc:  # failed, but the provider charged for it: the cost is real
+            self._settle(reserved, exc.usage)
             if self.meter:
                 self.meter.record(who, exc.usage, self.store.key(skill, inputs, options), billed_failure=True)
             kept = getattr(exc, "kept", None)  # what the provider was asked and answered, for the audit
             for f in sorted(kept.glob("*.json")) if kept else []:
                 publish(f, self.dir / "llm" / task_name / "failed" / f.name)
             raise
+        except BaseException:
+            self._settle(reserved, None)
+            raise
+        self._settle(reserved, None if result.cached else result.usage)
         with self._records_lock:
             self.records.append(UsageRecord(
-                run_id=self.id, project_code=self.config.project_code, task=task_name, episode=self.episode,
+                run_id=self.id, project_code=self.config.project_code, flow=self.flow, task=task_name,
+                episode=self.episode,
                 shot_id=shot_id, line_id=line_id, cache_key=result.key, cached=result.cached, usage=result.usage,
             ))
         return result.output
+
+    def wants_references(self) -> bool:
+        """Whether shots start from character reference images: a diffusers image-to-video model with a
+        reference model, or a cloud video skill with an image-to-video model."""
+        return wants_references(self.config)
+
+    def concurrency_name(self) -> str | None:
+        """The Prefect global concurrency limit that bounds this run's visuals across workers: one per GPU
+        device, or one per model-API account (its own limits are per account); None for the animatic."""
+        if self.config.stages.visuals == "animatic":
+            return None
+        skill = default_registry().create(self.config.stages.visuals)
+        provider = getattr(skill.parse_options(skill.options_from_config(self.config)), "provider", None)
+        if provider is not None:
+            return f"microdrama-api-{provider.adapter}-{provider.host.replace(':', '-')}"
+        return f"microdrama-gpu-{self.config.video.device.replace(':', '-')}"
+
+    # -- the budget -------------------------------------------------------------------------------
+
+    def quote_first(self, material: Brief | Screenplay) -> None:
+        """Price the episode's paid calls before any is made; refuse to start when the quote is over the cap."""
+        from microdrama.quote import BudgetExceeded, quote_episode
+
+        self.quote = quote_episode(material, self.config)
+        total = Decimal(self.quote.total)
+        if self.budget is not None:
+            left = self.budget.cap - self.budget.spent - self.budget.reserved
+            if total > left:
+                raise BudgetExceeded(f"budget: the episode is quoted at {total:.4f} {self.quote.currency} of model-API "
+                                     f"calls, more than the {left:.4f} left of the {self.budget.cap} cap; nothing was "
+                                     "sent. `microdrama quote` shows the calls; raise --budget or choose cheaper models")
+        if total:
+            self.progress(f"quote: {total:.4f} {self.quote.currency} of model-API calls"
+                          + (f" (budget {self.budget.cap})" if self.budget else ""))
+
+    def _reserve(self, skill, inputs, options, what: str) -> Decimal:
+        """Hold this call's quoted price against the budget (nothing for a step already in the store)."""
+        if self.budget is None or self.meter is None or self.store.has(skill, inputs, options):
+            return Decimal(0)
+        quantities = skill.quote(inputs, options)
+        amount = price(self.meter.rates, skill, options, quantities)[0] if quantities else Decimal(0)
+        self.budget.reserve(amount, what)
+        return amount
+
+    def _settle(self, reserved: Decimal, usage: Usage | None) -> None:
+        if self.budget is None or self.meter is None:
+            return
+        actual = Decimal(0)
+        if usage is not None:
+            actual = sum((line.amount for line in self.meter.rates.price_usage(usage, date.today())
+                          if line.category == "model_api"), Decimal(0))
+        self.budget.settle(reserved, actual)
+
+    # -- the length policy ------------------------------------------------------------------------
+
+    def refit_pace(self, material: Brief | Screenplay, screenplay: Screenplay,
+                   line_seconds: dict[str, float]) -> float | None:
+        """The voices' measured pace when the episode written from a brief misses its target by more than
+        ±15% and its writer re-writes for free; None to keep it. Either way the figures go to the manifest."""
+        if not isinstance(material, Brief):
+            return None
+        writer = default_registry().get(self.config.stages.screenplay)
+        target, first = material.target_seconds, estimate_episode_seconds(screenplay, line_seconds=line_seconds)
+        self.writing = {"writer": writer.name, "target_s": target, "first_pass_s": round(first, 2), "refits": 0}
+        if abs(first - target) <= LENGTH_TOLERANCE * target or not writer.refits_after_dubbing:
+            return None
+        pace = measured_pace(screenplay, line_seconds)
+        self.writing.update(refits=1, pace=round(pace, 3))
+        self.progress(f"length: {first:.1f} s against a target of {target} s; writing again at the voices' pace "
+                      f"({pace:.2f}× the text estimate)")
+        return pace
 
     # -- the dub-QA retake policy ----------------------------------------------------------------
 
@@ -489,6 +606,45 @@ class Run:
         write_pack(online_pack([filed], self.config), self.dir / "filing", "online")
         self.progress(f"filing packs: {self.dir / 'filing'}")
 
+    def _spend(self) -> dict[str, Any]:
+        if self.meter is None:
+            return {}
+        registry = default_registry()
+        actual: dict[str, Decimal] = {}
+        calls: dict[str, int] = {}
+        reused: dict[str, int] = {}
+        for record in self.records:
+            stage = registry.get(record.usage.skill).stage
+            if record.cached:
+                reused[stage] = reused.get(stage, 0) + 1
+                continue
+            paid = [ln for ln in self.meter.rates.price_usage(record.usage, date.today()) if ln.category == "model_api"]
+            if paid:
+                calls[stage] = calls.get(stage, 0) + 1
+                actual[stage] = actual.get(stage, Decimal(0)) + sum((ln.amount for ln in paid), Decimal(0))
+        from microdrama.quote import spend_report
+
+        return spend_report(self.quote, actual, calls, reused) if (actual or self.quote) else {}
+
+    def _providers(self) -> list[dict[str, Any]]:
+        """The provider record of every model-API step (cloud skills write `provider.json`)."""
+        found = []
+        for record in self.records:
+            path = self.store.folder(record.cache_key) / "provider.json"
+            if path.is_file():
+                found.append({"task": record.task, "shot_id": record.shot_id, "line_id": record.line_id,
+                              **json.loads(path.read_text(encoding="utf-8"))})
+        return found
+
+    def _llm_summaries(self) -> dict[str, Any]:
+        """Per LLM task: the structured-output tier each call used, tokens, and the length rounds."""
+        found = {}
+        for record in self.records:
+            path = self.store.folder(record.cache_key) / "llm" / "summary.json"
+            if path.is_file():
+                found[record.task] = json.loads(path.read_text(encoding="utf-8"))
+        return found
+
     def write_manifest(self, source: Path, summary: RunSummary, labels: list[dict[str, Any]],
                        qa: DubQAReport, consistency: dict[str, dict[str, Any]]) -> Manifest:
         """The run's record, written last: its presence with status 'complete' means the run finished."""
@@ -510,7 +666,11 @@ class Run:
                      "steps_cached": summary.steps_cached},
             artifacts=artifacts, cost=summary.cost, labels=labels, dub_qa=qa, character_consistency=consistency,
             loudness=_loudness_of(summary.video), usage=self.records, host={"pid": os.getpid()},
-            music=[{**bed.model_dump(), "sha256": sha256_file(bed.file)} for bed in self.music])
+            music=[{**bed.model_dump(), "sha256": sha256_file(bed.file)} for bed in self.music],
+            writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
+                     **({"llm": llm} if (llm := self._llm_summaries()) else {})},
+            voices=self.voices_note, cast=self.cast, quote=self.quote, spend=self._spend(),
+            providers=self._providers())
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest

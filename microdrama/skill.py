@@ -46,6 +46,7 @@ class Usage(BaseModel):
     # Named counters with their unit in the name: tts_characters, frames_rendered, video_seconds,
     # audio_seconds, images, tokens_in, tokens_out, api_calls ...
     quantities: dict[str, float] = Field(default_factory=dict)
+    vendor: str | None = None  # the company billing this call (a third-party model API); None for own compute
 
 
 @dataclass
@@ -55,6 +56,9 @@ class SkillContext:
     work_dir: Path
     seed: int = 0
     log: Any = None  # a callable(str) for progress messages; pipelines pass Prefect's logger
+    # A folder that outlives this call (its private work_dir does not): paid jobs note their provider task
+    # ids here before waiting, so a re-run after a crash resumes the same job instead of paying again.
+    journal: Path | None = None
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -90,6 +94,9 @@ class Skill(ABC, Generic[I, O, P]):
     Input: ClassVar[type[BaseModel]]  # the stage's input contract (microdrama.stages)
     Output: ClassVar[type[BaseModel]]  # the stage's output contract
     Options: ClassVar[type[BaseModel]] = NoOptions  # this backend's own knobs, strict
+    # Screenplay writers only: True when writing again is free and deterministic, so the pipeline may re-fit
+    # the episode to the voices' measured pace (ScreenplayInput.pace) after a first dub.
+    refits_after_dubbing: ClassVar[bool] = False
 
     def check_inputs(self, inputs: I, options: P) -> None:
         """Raise InputError for input the skill cannot honour. Called before `run`."""
@@ -97,6 +104,15 @@ class Skill(ABC, Generic[I, O, P]):
     def backend_for(self, options: P) -> str:
         """The backend that serves this call; skills whose model is chosen by an option override it."""
         return self.backend
+
+    def vendor_for(self, options: P) -> str | None:
+        """The company that bills this call (third-party model APIs name it: voucher claims need it)."""
+        return None
+
+    def quote(self, inputs: I, options: P) -> dict[str, float]:
+        """What this call would consume from a paid third party, before it is made (`microdrama quote`, budget
+        caps). Local work (CPU, GPU) is measured afterwards, not quoted: the default is nothing."""
+        return {}
 
     @classmethod
     def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
@@ -150,6 +166,7 @@ class Skill(ABC, Generic[I, O, P]):
             gpu_seconds=round(quantities.pop("gpu_seconds", 0.0), 4),
             device=self.device_used,
             quantities=quantities,
+            vendor=self.vendor_for(options),
         )
         return SkillResult(output=output, usage=usage)
 

@@ -17,6 +17,9 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from microdrama.domain import (
+    GAP_S,
+    LEAD_IN_S,
+    TAIL_S,
     Brief,
     Character,
     Emotion,
@@ -59,6 +62,8 @@ class EncodeSpec(FrameSpec):
 class ScreenplayInput(StageModel):
     stage: ClassVar[str] = "screenplay"
     brief: Brief = Field(description="the creator's brief")
+    pace: float = Field(1.0, gt=0.2, lt=5, description="measured speech seconds per estimated second, from a "
+                                                        "first dub; writers that fit a length use it to re-fit")
 
 
 class LocalizeInput(StageModel):
@@ -98,9 +103,9 @@ class StoryboardInput(StageModel):
         default_factory=dict, description="measured seconds per line id (from dubbing); missing lines are estimated"
     )
     fps: int = Field(30, ge=1, le=120, description="frames per second of the final cut")
-    lead_in_s: float = Field(0.2, ge=0, le=3, description="silence before a shot's first line")
-    gap_s: float = Field(0.25, ge=0, le=3, description="pause between lines in a shot")
-    tail_s: float = Field(0.4, ge=0, le=5, description="hold after a shot's last line")
+    lead_in_s: float = Field(LEAD_IN_S, ge=0, le=3, description="silence before a shot's first line")
+    gap_s: float = Field(GAP_S, ge=0, le=3, description="pause between lines in a shot")
+    tail_s: float = Field(TAIL_S, ge=0, le=5, description="hold after a shot's last line")
     contact_sheet: bool = Field(True, description="also draw storyboard.png and storyboard.html")
 
 
@@ -328,9 +333,31 @@ class FinalCut(StageModel):
     dialogue_wav: str
 
 
+# ---- continuity (a series) -------------------------------------------------------------------------
+
+
+class ContinuityInput(StageModel):
+    stage: ClassVar[str] = "continuity"
+    screenplays: list[Screenplay] = Field(min_length=1, description="the series' episodes, in order")
+
+
+class ContinuityIssue(Strict):
+    episode: int = Field(ge=1, description="the episode where the break shows")
+    shot_id: str | None = Field(None, description="the shot, where one is to blame")
+    kind: Literal["name", "look", "prop", "timeline", "repeat", "other"]
+    detail: str = Field(min_length=1, description="what breaks, and against which episode")
+    found_by: str = Field("rules", description="'rules', or the model that found it")
+
+
+class ContinuityReport(StageModel):
+    stage: ClassVar[str] = "continuity"
+    episodes: list[int] = Field(description="the episode numbers checked")
+    issues: list[ContinuityIssue] = Field(default_factory=list)
+
+
 STAGE_INPUTS: dict[str, type[StageModel]] = {
     m.stage: m for m in (ScreenplayInput, LocalizeInput, DubbingInput, StoryboardInput, VisualsInput, KeyframeInput,
-                         TranscribeInput, SubtitlesInput, FinishInput, AssembleInput, ComposeInput)
+                         TranscribeInput, SubtitlesInput, FinishInput, AssembleInput, ComposeInput, ContinuityInput)
 }
 
 

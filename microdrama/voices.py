@@ -32,14 +32,19 @@ class VoiceBank(Strict):
 
 
 def sounds_like(a: Voice, b: Voice) -> bool:
-    return (a.engine, a.gender, a.variant, a.reference_clip) == (b.engine, b.gender, b.variant, b.reference_clip) \
-        and abs(a.pitch - b.pitch) < PITCH_STEP
+    if a.voice_id and b.voice_id and a.engine == b.engine:  # a named neural voice is that voice, whatever else
+        return a.voice_id == b.voice_id
+    fields = ("engine", "voice_id", "gender", "variant", "reference_clip")
+    return all(getattr(a, f) == getattr(b, f) for f in fields) and abs(a.pitch - b.pitch) < PITCH_STEP
 
 
 def _distinct(voice: Voice, taken: list[Voice]) -> Voice:
     """`voice`, or the nearest variant of the same gender that sounds like no one in `taken`."""
     if not any(sounds_like(voice, t) for t in taken):
         return voice
+    if voice.voice_id:  # a named neural voice is that voice whatever its variant: two speakers cannot share it
+        raise InputError(f"voice_id '{voice.voice_id}' is given to two speakers; give each character its own "
+                         "voice_id (and the narrator another)")
     count = VARIANTS[voice.gender]
     for step in range(1, count):
         candidate = voice.model_copy(update={"variant": (voice.variant - 1 + step) % count + 1})
@@ -104,3 +109,47 @@ def lock_voices(bank_path: Path, screenplay: Screenplay, narrator: Voice | None 
             bank = bank.model_copy(update={"cast": {**bank.cast, **added}})
             atomic_write_text(bank_path, bank.model_dump_json(indent=2, exclude_none=True))
     return cast, notes
+
+
+FORMANT_ENGINE = "dubbing-espeak"
+NEURAL_HINT = {"zh": "dubbing-kokoro with a Chinese voices file (options: dubbing-kokoro: {voices: …})",
+               "en": "dubbing-piper (bundled) or dubbing-kokoro"}
+
+
+def fallback_note(screenplay: Screenplay, default_engine: str, narrator: Voice) -> str | None:
+    """Say so when some speakers are voiced by espeak-ng, the formant fallback, and how to get a neural voice."""
+    speakers = [(c.name, c.voice) for c in screenplay.series.characters] + [("narrator", narrator)]
+    formant = [name for name, voice in speakers if (voice.engine or default_engine) == FORMANT_ENGINE]
+    if not formant:
+        return None
+    lang = screenplay.series.language
+    return (f"{', '.join(formant)} speak with espeak-ng, a formant synthesiser (the CPU fallback, not a neural "
+            f"voice); for neural {lang} voices set the engine to {NEURAL_HINT[lang]}")
+
+
+def cast_record(screenplay: Screenplay, default_engine: str, narrator: Voice) -> list[dict]:
+    """Who speaks with which voice, and on whose consent a voice is cloned: for the manifest and the filing pack."""
+    speakers = [(c.id, c.name, c.voice) for c in screenplay.series.characters] + [("narrator", "narrator", narrator)]
+    record = []
+    for speaker_id, name, voice in speakers:
+        entry = {"speaker": speaker_id, "name": name, "engine": voice.engine or default_engine,
+                 "voice_id": voice.voice_id, "gender": voice.gender, "variant": voice.variant}
+        if voice.reference_clip is not None:
+            entry["cloned_from"] = str(voice.reference_clip)
+            entry["consent"] = voice.consent.model_dump(mode="json") if voice.consent else None
+        record.append(entry)
+    return record
+
+
+def describe_cast(record: list[dict]) -> str:
+    """One line per speaker, for people reading a filing pack."""
+    lines = []
+    for e in record:
+        voice = e["voice_id"] or f"{e['gender']} variant {e['variant']}"
+        line = f"{e['name']}: {e['engine']} ({voice})"
+        if "cloned_from" in e:
+            c = e["consent"] or {}
+            line += (f", cloned from {e['cloned_from']} with the consent of {c.get('speaker')} "
+                     f"({c.get('scope')}, until {c.get('expires')}, evidence sha256 {str(c.get('evidence_sha256'))[:12]}…)")
+        lines.append(line)
+    return "\n".join(lines)

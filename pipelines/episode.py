@@ -3,16 +3,17 @@
     brief ─screenplay─▶ Screenplay ─dubbing (per line)─▶ WAVs ─storyboard─▶ timed shots
           ─visuals (per shot, in parallel)─▶ clips ─subtitles─▶ SRT/ASS ─finish + assemble─▶ episode.mp4
 
-Tasks are thin decorators over `Run.stage` (microdrama/run.py), which calls the configured skill
-through the content-addressed store, so re-running after an edit only redoes what the edit
-touched and a crashed run resumes where it stopped. Every call leaves a usage record, attributed
-there (run, episode, shot, line, R&D project) because skills do not know who pays for them.
+Tasks are thin decorators over `Run.stage` (microdrama/run.py), which calls the configured skill through
+the content-addressed store: a re-run after an edit redoes only what it touched, a crashed run resumes,
+and every call leaves a usage record attributed to its run, episode, shot, line and R&D project.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
@@ -21,8 +22,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from microdrama.config import ProjectConfig
+from microdrama.consistency import character_consistency
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
 from microdrama.pipelines.reporting import echo_and_log, publish_cost_artifact
+from microdrama.quote import Budget, shared_budget
 from microdrama.run import (
     OPENING_SECONDS,
     DubQAReport,
@@ -53,15 +56,15 @@ from microdrama.stages import (
     SubtitlesInput,
     VisualsInput,
 )
-from microdrama.voices import cast_voices, lock_voices
+from microdrama.voices import cast_record, cast_voices, fallback_note, lock_voices
 
 # ---- Prefect tasks: thin decorators over Run.stage ------------------------------------------------
 
 
 @task(name="screenplay", cache_policy=NO_CACHE)
-def write_screenplay(run: Run, brief: Brief) -> Screenplay:
+def write_screenplay(run: Run, brief: Brief, pace: float = 1.0) -> Screenplay:
     # LLM writers retry their own HTTP calls (see microdrama.llm.client); nothing else here is network.
-    return run.stage("screenplay", ScreenplayInput(brief=brief), task_name="screenplay")
+    return run.stage("screenplay", ScreenplayInput(brief=brief, pace=pace), task_name="screenplay")
 
 
 @task(name="dub-line", task_run_name="dub {line.id}", cache_policy=NO_CACHE)
@@ -82,16 +85,14 @@ def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float
 
 @contextlib.contextmanager
 def gpu_slot(run: Run):
-    """Bound concurrent renders in this process, and — for GPU models — across every worker that
-    shares the Prefect server: a global concurrency limit named after the device. Create it once on
-    the server (`prefect gcl create microdrama-gpu-cuda --limit 1`); without it, no cross-worker limit."""
+    """Bound renders in this process and, across the Prefect server's workers, by the global concurrency limit
+    the run names: one per GPU device or model-API account (`prefect gcl create NAME --limit N`)."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(run.render_slots)
-        if run.config.stages.visuals != "animatic":
+        if name := run.concurrency_name():
             from prefect.concurrency.sync import concurrency
 
-            stack.enter_context(concurrency(f"microdrama-gpu-{run.config.video.device.replace(':', '-')}",
-                                            occupy=1, strict=False))
+            stack.enter_context(concurrency(name, occupy=1, strict=False))
         yield
 
 
@@ -172,14 +173,17 @@ def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
 
 @flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
-                 force: bool = False, voice_bank: Path | None = None) -> RunSummary:
-    """Render one episode from a brief or a screenplay into `out_dir/run_name/`; a series passes its
-    voice bank so every episode casts the same voices."""
-    return render_episode(source, config, out_dir, run_name, force, voice_bank=voice_bank)
+                 force: bool = False, voice_bank: Path | None = None, budget_rmb: float | None = None,
+                 budget_key: str | None = None) -> RunSummary:
+    """Render one episode from a brief or a screenplay into `out_dir/run_name/`; a series passes its voice
+    bank so every episode casts the same voices, and its budget key so all episodes spend from one cap."""
+    budget = shared_budget(budget_key or uuid.uuid4().hex, Decimal(str(budget_rmb))) if budget_rmb is not None else None
+    return render_episode(source, config, out_dir, run_name, force, voice_bank=voice_bank, budget=budget)
 
 
 def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name: str, force: bool = False,
-                   echo: Callable[[str], None] | None = None, voice_bank: Path | None = None) -> RunSummary:
+                   echo: Callable[[str], None] | None = None, voice_bank: Path | None = None,
+                   budget: Budget | None = None) -> RunSummary:
     started = time.perf_counter()
 
     # 1. Check everything before anything is written: the source, the run name, the stages and their options.
@@ -188,10 +192,11 @@ def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name:
     check_run_name(run_name)
     check_stages(config)
     episode_no = material.episode if isinstance(material, Brief) else material.episode.number
-    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo_and_log(echo))
+    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo_and_log(echo), budget=budget)
     run.start()
     run.progress(f"run {run.id} → {run.dir}")
     try:
+        run.quote_first(material)  # over the budget: refused here, before any paid call
         return _render(run, source, material, started, voice_bank)
     except BaseException as exc:
         run.mark_failed(exc)
@@ -202,27 +207,16 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
             voice_bank: Path | None) -> RunSummary:
     config = run.config
 
-    # 2. Screenplay: written from the brief, or taken as it is; its cast locked to distinct voices (and to the
-    #    series' voice bank, so a character sounds the same in every episode).
-    screenplay = write_screenplay(run, material) if isinstance(material, Brief) else material
-    screenplay, notes = (lock_voices(voice_bank, screenplay, config.narrator_voice) if voice_bank
-                         else cast_voices(screenplay, narrator=config.narrator_voice))
-    for note in notes:
-        run.progress(f"voices: {note}")
-    check_subtitles_fit(screenplay, config)  # a line too long for its subtitles stops here, before any voice
+    # 2. Screenplay and dubbing: written from the brief (or taken as it is), cast to distinct voices, every line
+    #    dubbed in parallel. A writer that re-fits for free writes again at the voices' measured pace when the
+    #    episode would miss its target length by more than ±15% (unchanged lines are reused from the store).
+    screenplay, dubbed = _write_and_dub(run, material, voice_bank)
+    pace = run.refit_pace(material, screenplay, {k: v.duration_s for k, v in dubbed.items()})
+    if pace is not None:
+        screenplay, dubbed = _write_and_dub(run, material, voice_bank, pace)
     lines, series = screenplay.spoken_lines(), screenplay.series
-    run.progress(f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
-                 f"{len(lines)} lines")
 
-    # 3. Dubbing: every line in parallel; its measured length times the storyboard.
-    dub_futures = [dub_line.submit(run, screenplay, ln) for ln in lines]
-    dubbed: dict[str, DubbedLine] = {}
-    for i, fut in enumerate(dub_futures, 1):
-        out = fut.result()
-        dubbed[out.line_id] = out
-        run.progress(f"[dub {i}/{len(lines)}] {out.line_id} {out.duration_s:.2f}s ({out.voice})")
-
-    # 4. Dub QA: Whisper hears every line; a misheard line is re-dubbed once. Its words align subtitles.
+    # 3. Dub QA: Whisper hears every line; a misheard line is re-dubbed once. Its words align subtitles.
     qa = DubQAReport(skipped=qa_plan(config, series.language))
     alignment: dict[str, list] = {}
     if qa.skipped:
@@ -239,22 +233,22 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
                      f"{sum(scores) / max(1, len(scores)):.2f}, {sum(q.flagged for q in qa.lines)} flagged, "
                      f"{sum(q.resynthesised for q in qa.lines)} re-dubbed")
 
-    # 5. Storyboard: shots timed from the measured lines, frame-exact, with a contact sheet.
+    # 4. Storyboard: shots timed from the measured lines, frame-exact, with a contact sheet.
     board_out = make_storyboard(run, screenplay, {k: v.duration_s for k, v in dubbed.items()})
     board = board_out.storyboard
     run.progress(f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
-    # 6. Subtitles, then the pictures: character references first when the visuals model needs them.
+    # 5. Subtitles, then the pictures: character references first when the visuals model needs them.
     subs = write_subtitles(run, board, alignment, load_translation(config, screenplay))
     references: dict[str, str] = {}
-    if config.stages.visuals != "animatic" and config.video.reference_model:
+    if run.wants_references():
         ref_futures = {c.id: character_reference.submit(run, c) for c in series.characters}
         references = {cid: f.result() for cid, f in ref_futures.items()}
         run.progress(f"character references: {', '.join(references)}")
     shot_futures = {ts.shot.id: render_shot.submit(run, ts, [series.character(c) for c in ts.shot.characters],
                                                    series.language, references) for ts in board.shots}
 
-    # 7. The cut: each shot finished as soon as its clip is ready, then joined without re-encoding
+    # 6. The cut: each shot finished as soon as its clip is ready, then joined without re-encoding
     #    (segmented); or the whole cut in one encode (single-pass).
     line_audio = {k: v.audio for k, v in dubbed.items()}
     run.music = music_beds(config, board)  # licensed beds under their scenes, ducked under the voices
@@ -278,10 +272,8 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         cut = compose_cut(run, board, {k: c.video for k, c in clips.items()}, line_audio,
                           subs.ass if config.subtitles.burn_in else None)
 
-    # 8. Publish under stable names, then label every published file and read the labels back.
+    # 7. Publish under stable names, then label every published file and read the labels back.
     video = run.publish_outputs(screenplay, board_out, dubbed, subs, cut, source)
-    from microdrama.consistency import character_consistency
-
     consistency = character_consistency([(ts.shot.characters, clips[ts.shot.id].video) for ts in board.shots])
     label_reports: list[dict] = []
     if config.labels.enabled:
@@ -289,16 +281,40 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         targets = [video, run.dir / "storyboard.png", *sorted((run.dir / "audio").glob("*.wav"))]
         label_reports = label_outputs(run, [p for p in targets if p.exists()], series.title)
 
-    # 9. Account for it: cost, filing packs, and the manifest last (its presence means "complete").
+    # 8. Account for it: cost, filing packs, and the manifest last (its presence means "complete").
     wall = time.perf_counter() - started
     summary = RunSummary(
         run_id=run.id, run_dir=str(run.dir), video=str(video), duration_s=cut.duration_s, shots=len(board.shots),
         lines=len(lines), wall_seconds=round(wall, 2), steps_run=sum(not r.cached for r in run.records),
-        steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run.cost(cut.duration_s),
-    )
+        steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run.cost(cut.duration_s))
     run.write_filing_packs(screenplay, summary, label_reports)
     run.write_manifest(source, summary, label_reports, qa, consistency)
     publish_cost_artifact(summary)
     run.progress(f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
                  f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")
     return summary
+
+
+def _write_and_dub(run: Run, material: Brief | Screenplay, voice_bank: Path | None,
+                   pace: float = 1.0) -> tuple[Screenplay, dict[str, DubbedLine]]:
+    """Steps 2 and 3: the screenplay with its cast locked to voices (the series' voice bank, so a character
+    sounds the same in every episode), checked against the subtitles, then every line dubbed in parallel."""
+    config = run.config
+    screenplay = write_screenplay(run, material, pace) if isinstance(material, Brief) else material
+    screenplay, notes = (lock_voices(voice_bank, screenplay, config.narrator_voice) if voice_bank
+                         else cast_voices(screenplay, narrator=config.narrator_voice))
+    fallback = fallback_note(screenplay, config.stages.dubbing, config.narrator_voice)
+    for note in notes + ([fallback] if fallback else []):
+        run.progress(f"voices: {note}")
+    run.voices_note, run.cast = fallback, cast_record(screenplay, config.stages.dubbing, config.narrator_voice)
+    check_subtitles_fit(screenplay, config)  # a line too long for its subtitles stops here, before any voice
+    lines = screenplay.spoken_lines()
+    run.progress(f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
+                 f"{len(lines)} lines")
+    dub_futures = [dub_line.submit(run, screenplay, ln) for ln in lines]
+    dubbed: dict[str, DubbedLine] = {}
+    for i, fut in enumerate(dub_futures, 1):
+        out = fut.result()
+        dubbed[out.line_id] = out
+        run.progress(f"[dub {i}/{len(lines)}] {out.line_id} {out.duration_s:.2f}s ({out.voice})")
+    return screenplay, dubbed

@@ -1,15 +1,22 @@
-"""The series flow: many episodes, a bounded number at a time, each independent of the others.
+"""The series flow: many episodes that read as one story, a bounded number rendered at a time.
 
 Episodes run as Prefect subflows of `series`, `parallel` at a time. One episode failing (a bad
 screenplay, a crashed model) is recorded and reported; the others still finish. Everything an
 episode produces goes through the same content-addressed store and ledger, so re-running a
 series after a fix redoes only what is missing or changed.
+
+A series written from one brief chains its episodes: each opens on the last one's cliffhanger.
+The rule-based writer knows every episode's cliffhanger from the brief alone, so its episodes
+still render in parallel; any other writer (an LLM) is handed the previous episode's cliffhanger
+(`Brief.previously`), so those episodes are written one after another. At the end the continuity
+stage reads every episode and its findings go into `series.json` and `continuity.json`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,10 +24,13 @@ from prefect import flow
 from pydantic import BaseModel, Field, model_validator
 
 from microdrama.config import ProjectConfig
-from microdrama.domain import Brief, Strict, dump_yaml, folder_name, load_model
+from microdrama.domain import Brief, Previously, Screenplay, Strict, dump_yaml, folder_name, load_model
 from microdrama.errors import InputError, MicrodramaError
 from microdrama.files import atomic_write_text
 from microdrama.pipelines.episode import episode_flow
+from microdrama.registry import default_registry
+from microdrama.run import Run
+from microdrama.stages import ContinuityInput, ContinuityReport
 
 
 class SeriesSpec(Strict):
@@ -56,6 +66,7 @@ class SeriesSummary(BaseModel):
     title: str
     episodes: list[EpisodeOutcome]
     wall_seconds: float
+    continuity: ContinuityReport | None = None
 
     @property
     def failed(self) -> list[EpisodeOutcome]:
@@ -105,18 +116,24 @@ def claim_series_folder(out_dir: Path, title: str) -> str:
 
 @flow(name="series", log_prints=False)
 def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("out"), parallel: int = 2,
-                force: bool = False) -> SeriesSummary:
+                force: bool = False, budget_rmb: float | None = None) -> SeriesSummary:
     started = time.perf_counter()
     spec = load_model(SeriesSpec, spec_path)
     slug = claim_series_folder(Path(out_dir), spec.title)
     sources = episode_sources(Path(spec_path), spec, Path(out_dir))
 
+    chained = bool(spec.brief) and not default_registry().get(config.stages.screenplay).refits_after_dubbing
+    budget_key = f"series:{slug}:{uuid.uuid4().hex}"  # every episode spends from the one cap
+
     def one(index: int, source: Path) -> EpisodeOutcome:
         name = f"{slug}-ep{index:02d}"
         t0 = time.perf_counter()
         try:
+            if chained and index > 1:
+                _hand_on_cliffhanger(source, Path(out_dir) / f"{slug}-ep{index - 1:02d}" / "screenplay.json")
             s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force,
-                             voice_bank=Path(out_dir) / slug / "voices.json")
+                             voice_bank=Path(out_dir) / slug / "voices.json", budget_rmb=budget_rmb,
+                             budget_key=budget_key)
         except Exception as exc:  # one episode's failure must not stop the series
             reason = str(exc) if isinstance(exc, MicrodramaError) else f"{type(exc).__name__}: {exc}"
             return EpisodeOutcome(name=name, source=str(source), ok=False, error=reason,
@@ -125,9 +142,38 @@ def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("ou
                               wall_seconds=round(time.perf_counter() - t0, 2), steps_run=s.steps_run,
                               cost_rmb=s.cost.episode_total if s.cost else None)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="episode") as pool:
+    with ThreadPoolExecutor(max_workers=1 if chained else max(1, parallel), thread_name_prefix="episode") as pool:
         futures = [pool.submit(one, i, src) for i, src in enumerate(sources, 1)]
         outcomes = [f.result() for f in futures]
-    summary = SeriesSummary(title=spec.title, episodes=outcomes, wall_seconds=round(time.perf_counter() - started, 2))
+    continuity = check_continuity(config, Path(out_dir), slug, [o for o in outcomes if o.ok])
+    summary = SeriesSummary(title=spec.title, episodes=outcomes, wall_seconds=round(time.perf_counter() - started, 2),
+                            continuity=continuity)
     atomic_write_text(Path(out_dir) / slug / "series.json", summary.model_dump_json(indent=2))
     return summary
+
+
+def _hand_on_cliffhanger(brief_path: Path, previous_screenplay: Path) -> None:
+    """Write the previous episode's cliffhanger into this episode's brief, so the writer opens on it."""
+    if not previous_screenplay.is_file():
+        raise InputError(f"episode {previous_screenplay.parent.name} has no screenplay to continue from; "
+                         "fix and re-run it first")
+    before = Screenplay.model_validate_json(previous_screenplay.read_text(encoding="utf-8"))
+    brief = load_model(Brief, brief_path)
+    previously = Previously(episode=before.episode.number, cliffhanger=before.episode.cliffhanger,
+                            last_scene=before.episode.scenes[-1].location)
+    text = dump_yaml(brief.model_copy(update={"previously": previously}))
+    if brief_path.read_text(encoding="utf-8") != text:
+        atomic_write_text(brief_path, text)
+
+
+def check_continuity(config: ProjectConfig, out_dir: Path, slug: str,
+                     finished: list[EpisodeOutcome]) -> ContinuityReport | None:
+    """The continuity stage over every finished episode's screenplay; its report is kept beside series.json."""
+    screenplays = [Screenplay.model_validate_json((Path(o.video).parent / "screenplay.json").read_text(encoding="utf-8"))
+                   for o in finished if o.video and (Path(o.video).parent / "screenplay.json").is_file()]
+    if not screenplays:
+        return None
+    run = Run(config, out_dir, slug, episode=None, flow="series", echo=lambda _: None)
+    report = run.stage("continuity", ContinuityInput(screenplays=screenplays), task_name="continuity")
+    atomic_write_text(out_dir / slug / "continuity.json", report.model_dump_json(indent=2))
+    return report

@@ -17,6 +17,7 @@ from microdrama.config import ProjectConfig
 from microdrama.domain import Screenplay, load_model
 from microdrama.errors import InputError
 from microdrama.pipelines.series import SeriesSpec, SeriesSummary, series_flow
+from microdrama.run import configure
 
 SOLUTIONS_DIR = ASSETS_DIR / "solutions"
 QUICK_RENDER = {"width": 270, "height": 480, "fps": 15}
@@ -37,7 +38,7 @@ def run_solution(name: str, out_dir: Path, quick: bool = False, parallel: int = 
     folder = SOLUTIONS_DIR / name
     if not (folder / "series.yaml").is_file():
         raise InputError(f"no solution named '{name}'; choose one of: {', '.join(solution_names())}")
-    config = ProjectConfig.load(folder / "config.yaml")
+    config, _ = configure(ProjectConfig.load(folder / "config.yaml"))  # an LLM server in the environment too
     spec_path = folder / "series.yaml"
     if quick:  # CI and a first look: the first episode, small frames
         spec = load_model(SeriesSpec, spec_path)

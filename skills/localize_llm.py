@@ -1,4 +1,9 @@
-"""Localize a screenplay with the localizer agent (overseas editions: English dub and subtitles)."""
+"""Localize a screenplay with the localizer agent (overseas editions: English dub and subtitles).
+
+Prompts and replies are kept under `llm/` (failed runs included); `llm/summary.json` records the
+structured-output tier each call used. Tokens are reported as usage, also when the run fails
+(BilledError), so the ledger prices what the provider charged.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import LocalizeInput
+
+SUMMARY = "llm/summary.json"  # provider, tier per structured call, usage
 
 if TYPE_CHECKING:
     import httpx
@@ -58,4 +65,6 @@ class LLMLocalizer(Skill[LocalizeInput, Screenplay, LocalizerOptions]):
             out = LocalizerAgent().run(AgentDeps(client), LocalizeTask(inputs.screenplay, inputs.target))
         except LLMError as exc:
             raise billed(exc, self, options) from None
+        finally:
+            client.write_summary(ctx.work_dir / SUMMARY)
         return out, client.usage.quantities()

@@ -1,9 +1,11 @@
 """LLM screenplay writer: the screenwriter agent drafts and self-critiques, the director plans shots.
 
 Any OpenAI-compatible server works (DashScope/Qwen, DeepSeek, Volcengine Ark/Doubao, OpenAI, vLLM,
-Ollama). Prompts and replies are kept under `llm/` next to the result for audit. Tokens are
-reported as usage (the ledger prices them per model); if the model never produces a valid
-screenplay, the tokens it consumed are still reported (BilledError) before the run fails.
+Ollama). Prompts and replies are kept under `llm/` next to the result for audit, failed runs
+included. Tokens are reported as usage (the ledger prices them per model); if the model never
+produces a valid screenplay, the tokens it consumed are still reported (BilledError) before the
+run fails. `llm/summary.json` records the structured-output tier each call used and the length
+control's figures (target, draft and final estimate, revision rounds), for the manifest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from microdrama.llm.client import ChatClient, LLMError, billed
 from microdrama.llm.provider import ProviderConfig
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ScreenplayInput
+
+SUMMARY = "llm/summary.json"  # provider, tier per structured call, usage, length figures
 
 if TYPE_CHECKING:
     import httpx
@@ -62,12 +66,15 @@ class LLMScreenplayWriter(Skill[ScreenplayInput, Screenplay, LLMWriterOptions]):
     def run(self, inputs: ScreenplayInput, options: LLMWriterOptions, ctx: SkillContext) -> tuple[Screenplay, dict[str, float]]:
         client = ChatClient(options.provider, transcript_dir=ctx.work_dir / "llm", transport=self.transport)
         deps = AgentDeps(client=client)
+        writer = ScreenwriterAgent()
         try:
-            screenplay = ScreenwriterAgent().run(deps, inputs.brief)
+            screenplay = writer.run(deps, inputs.brief)
             if options.direct_shots:
                 screenplay = DirectorAgent().run(deps, screenplay)
         except LLMError as exc:
             raise billed(exc, self, options) from None
+        finally:  # written for failed runs too: which tier the provider got, how far length control came
+            client.write_summary(ctx.work_dir / SUMMARY, length=writer.length.as_dict() if writer.length else None)
         # The brief's episode number wins over whatever the model wrote.
         screenplay = screenplay.model_copy(update={"episode": screenplay.episode.model_copy(
             update={"number": inputs.brief.episode})})

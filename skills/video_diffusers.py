@@ -27,7 +27,7 @@ from microdrama.diffusion_registry import (
     seed_for,
     using,
 )
-from microdrama.domain import Character, TimedShot
+from microdrama.domain import shot_prompt
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
 from microdrama.media import run_ffmpeg
@@ -36,11 +36,6 @@ from microdrama.stages import ShotClip, VisualsInput
 
 if TYPE_CHECKING:
     from microdrama.config import ProjectConfig
-
-
-def prompt_for(shot: TimedShot, characters: list[Character]) -> str:
-    looks = "; ".join(f"{c.name}: {c.look}" for c in characters)
-    return f"{shot.shot.visual_prompt}. {looks}. Vertical 9:16 frame, cinematic micro-drama, no text, no subtitles."
 
 
 class DiffusersVideoOptions(DiffusersOptions):
@@ -89,7 +84,7 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
         width, height = options.gen_width or d.width, options.gen_height or d.height
         frames = options.gen_frames or d.frames
         seed = seed_for(options.seed, inputs.shot.shot.id)
-        kwargs = dict(prompt=prompt_for(inputs.shot, inputs.characters), height=height, width=width,
+        kwargs = dict(prompt=shot_prompt(inputs.shot, inputs.characters), height=height, width=width,
                       num_frames=frames, num_inference_steps=options.steps or d.steps, guidance_scale=d.guidance,
                       generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")
         if spec.kind == "image-to-video":

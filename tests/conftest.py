@@ -66,3 +66,26 @@ def screenplay_data() -> dict:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# ---- a loopback model-API provider (tests/cloud/fake_dashscope.py), for every test that needs one ----------
+
+
+@pytest.fixture
+def dashscope(tmp_path_factory, monkeypatch):
+    from tests.cloud.fake_dashscope import FakeDashScope
+    from tests.cloud.fakes import KEY, serve
+
+    fake = FakeDashScope(tmp_path_factory.mktemp("fake-dashscope"))  # the provider's disk is not the test's
+    server, _ = serve(fake)
+    monkeypatch.setenv("DASHSCOPE_TEST_KEY", KEY)
+    yield fake
+    server.shutdown()
+
+
+@pytest.fixture
+def dashscope_account(dashscope):
+    from microdrama.cloud.jobs import CloudProvider
+
+    return CloudProvider(adapter="dashscope", base_url=f"{dashscope.url}/api/v1", api_key_env="DASHSCOPE_TEST_KEY",
+                         poll_interval_s=0, backoff_s=0, max_retries=2)

@@ -124,3 +124,30 @@ def test_validate_refuses_a_screenplay_line_its_subtitles_cannot_hold(tmp_path):
     assert runner.invoke(app, ["validate", str(sp)]).exit_code == 0
     result = runner.invoke(app, ["validate", str(sp), "--config", str(cfg)])
     assert result.exit_code == 2 and "subtitle rows" in result.stderr and "Split it into two lines" in result.stderr
+
+
+def test_quote_prices_every_paid_call_before_anything_is_sent(tmp_path, dashscope):
+    import json
+
+    import yaml
+
+    from microdrama.assets import ASSETS_DIR
+
+    config = tmp_path / "studio.yaml"
+    config.write_text(yaml.safe_dump({
+        "project_code": "RD-Q",
+        "cloud": {"ali": {"adapter": "dashscope", "base_url": f"{dashscope.url}/api/v1", "api_key_env": "X_KEY"}},
+        "stages": {"visuals": "video-cloud", "dubbing": "dubbing-cloud", "keyframe": "keyframe-cloud"},
+        "options": {"video-cloud": {"account": "ali", "model": "wan2.2-t2v-plus", "i2v_model": "wan2.2-i2v-plus"},
+                    "keyframe-cloud": {"account": "ali", "model": "wan2.2-t2i-flash"},
+                    "dubbing-cloud": {"account": "ali", "model": "cosyvoice-v2",
+                                      "voices": {"female": ["longxiaochun_v2"], "male": ["longcheng_v2"]}}}}),
+        encoding="utf-8")
+    saved = tmp_path / "quote.json"
+    result = runner.invoke(app, ["quote", str(ASSETS_DIR / "demo" / "brief.yaml"), "--config", str(config),
+                                 "--takes", "2", "--json", str(saved)])
+    assert result.exit_code == 0, result.output
+    quote = json.loads(saved.read_text(encoding="utf-8"))
+    assert set(quote["by_stage"]) == {"dubbing", "keyframe", "visuals"} and float(quote["total"]) > 0
+    assert sum(1 for line in quote["lines"] if line["stage"] == "visuals") % 2 == 0  # two takes per shot
+    assert "Quote:" in result.output and dashscope.seen == []  # priced, nothing sent

@@ -77,3 +77,40 @@ def test_a_character_can_name_its_own_dubbing_engine(tmp_path):
     wrong = screenplay_with({"gender": "female", "engine": "animatic"}, {"gender": "male"})
     with pytest.raises(InputError, match="'animatic' is a visuals skill"):
         run.dub(wrong.line("s02-l1"), wrong)
+
+
+def test_two_characters_given_the_same_neural_voice_id_are_refused():
+    same = {"gender": "female", "engine": "dubbing-kokoro", "voice_id": "zf_xiaobei"}
+    with pytest.raises(InputError, match="voice_id 'zf_xiaobei' is given to two speakers"):
+        cast_voices(screenplay_with(same, {**same, "gender": "male", "variant": 2}))
+
+
+def test_different_neural_voice_ids_are_different_voices():
+    a = Voice(gender="female", engine="dubbing-kokoro", voice_id="zf_xiaobei")
+    assert not sounds_like(a, a.model_copy(update={"voice_id": "zf_xiaoni"})) and sounds_like(a, a)
+
+
+def test_speakers_left_on_espeak_are_named_with_the_way_to_a_neural_voice():
+    from microdrama.voices import fallback_note
+
+    sp = screenplay_with({"gender": "female", "engine": "dubbing-piper"}, {"gender": "male", "variant": 2})
+    note = fallback_note(sp, "dubbing-espeak", Voice(gender="male", engine="dubbing-piper"))
+    assert note.startswith(sp.series.characters[1].name + " speak with espeak-ng") and "dubbing-kokoro" in note
+    everyone_neural = screenplay_with({"gender": "female"}, {"gender": "male", "variant": 2})
+    assert fallback_note(everyone_neural, "dubbing-piper", Voice(gender="male")) is None
+
+
+def test_the_cast_record_names_each_voice_and_the_consent_behind_a_clone():
+    from microdrama.voices import cast_record, describe_cast
+
+    consent = {"speaker": "李女士", "scope": "series 测试短剧", "expires": str(date.today() + timedelta(days=30)),
+               "evidence_sha256": "b" * 64}
+    sp = screenplay_with({"gender": "female", "reference_clip": "clips/lin.wav", "consent": consent,
+                          "engine": "dubbing-cosyvoice"}, {"gender": "male", "voice_id": "zm_yunjian",
+                                                           "engine": "dubbing-kokoro"})
+    record = cast_record(sp, "dubbing-espeak", Voice(gender="male", variant=5))
+    assert [e["speaker"] for e in record] == [c.id for c in sp.series.characters] + ["narrator"]
+    assert record[0]["consent"]["speaker"] == "李女士" and record[0]["cloned_from"] == "clips/lin.wav"
+    assert record[1]["voice_id"] == "zm_yunjian" and record[2]["engine"] == "dubbing-espeak"
+    text = describe_cast(record)
+    assert "with the consent of 李女士" in text and "dubbing-kokoro (zm_yunjian)" in text

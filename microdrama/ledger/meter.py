@@ -70,7 +70,7 @@ class Meter:
                 skill_version=usage.version, backend=usage.backend, device=usage.device, episode=who.episode,
                 shot_id=who.shot_id, line_id=who.line_id, artifact_key=artifact_key,
                 idempotency_key=f"usage:{artifact_key}:{line.quantity_name}{suffix}",
-                details={"usage": usage.model_dump(mode="json")},
+                vendor=usage.vendor, details={"usage": usage.model_dump(mode="json")},
             ))
         return [seq for seq, _ in self.ledger.append_many(items)] if items else []
 

@@ -4,7 +4,7 @@ config files, manifests, run folders, transcripts or the ledger."""
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Literal, Mapping
 from urllib.parse import parse_qs, urlparse
 
 from pydantic import Field, field_validator
@@ -30,7 +30,12 @@ class ProviderConfig(Strict):
     requests_per_minute: int = Field(60, ge=1, le=100000, description="client-side rate limit for this provider")
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(4096, ge=16, le=200000)
-    json_mode: bool = Field(True, description="send response_format=json_object (turn off for servers without it)")
+    json_mode: bool = Field(True, description="plain calls, and the json_object tier of auto, send "
+                                              "response_format=json_object; turn off for servers without it")
+    structured_output: Literal["auto", "json_schema", "tools", "json_object", "prompt"] = Field(
+        "auto", description="how structured replies are asked for: auto tries json_schema (the JSON Schema in "
+                            "response_format), then tools (a forced function call), then json_object, then a plain "
+                            "prompt, and remembers what the server takes; name a tier to send exactly that")
 
     @field_validator("base_url")
     @classmethod

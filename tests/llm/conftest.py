@@ -4,6 +4,12 @@ Tests script its replies (JSON, HTTP errors, stalls) and it records every reques
 answers in process through an `httpx.MockTransport` handed to the client (fast, no sockets);
 `loopback_model` serves the same script from a real HTTP server on 127.0.0.1, for the tests
 that must exercise the real network path (retries and billing over real connections).
+
+Capability mode: `supports={"json_schema"}` (or `{"tools"}`, `{"json_object"}`) makes it behave
+like a server that takes only that structured-output feature: any other `response_format` or
+`tools` in a request is refused with HTTP 400, worded as real providers word it, before a scripted
+reply is used. A tools request it supports is answered in the `tool_calls` shape. `supports=None`
+is a lenient server that accepts every request and always answers in `content`.
 """
 
 from __future__ import annotations
@@ -17,22 +23,51 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from microdrama.llm.client import ChatClient
 from microdrama.llm.provider import ProviderConfig
+
+# How real servers refuse a structured-output feature they lack (OpenAI, DeepSeek, Ollama wording).
+REFUSALS = {"json_schema": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with "
+                           "this model.",
+            "json_object": "This response_format type is unavailable now",
+            "tools": "registry.ollama.ai/library/gemma:2b does not support tools"}
 
 
 class FakeModel:
-    def __init__(self) -> None:
+    def __init__(self, supports: set[str] | None = None) -> None:
         self.script: deque = deque()
         self.requests: list[dict] = []
         self.responder = None  # fallback: callable(request_body) -> content string
+        self.supports = supports  # None: accepts every request feature and answers in `content`
 
     def reply(self, content: str, tokens_in: int = 100, tokens_out: int = 50) -> "FakeModel":
         self.script.append(("ok", content, tokens_in, tokens_out))
         return self
 
-    def fail(self, status: int, message: str = "error") -> "FakeModel":
-        self.script.append(("status", status, message))
+    def fail(self, status: int, message: str = "error", tokens_in: int = 0, tokens_out: int = 0) -> "FakeModel":
+        """An HTTP error; with tokens, one the provider still bills (its error payload carries usage)."""
+        self.script.append(("status", status, message, tokens_in, tokens_out))
         return self
+
+    def refusal(self, body: dict) -> str | None:
+        """The 400 message for a structured-output feature this server does not take, or None."""
+        if self.supports is None:
+            return None
+        wanted = (body.get("response_format") or {}).get("type")
+        if wanted and wanted not in self.supports:
+            return REFUSALS.get(wanted, f"response_format '{wanted}' is not supported")
+        if "tools" in body and "tools" not in self.supports:
+            return REFUSALS["tools"]
+        return None
+
+    def tiers_sent(self) -> list[str]:
+        """The structured-output tier of each request received, in order."""
+        def tier(body: dict) -> str:
+            if "tools" in body:
+                return "tools"
+            return (body.get("response_format") or {}).get("type", "prompt")
+
+        return [tier(r["body"]) for r in self.requests]
 
     def stall(self, seconds: float, content: str = "{}") -> "FakeModel":
         self.script.append(("stall", seconds, content))
@@ -43,11 +78,14 @@ class FakeModel:
             return self.script.popleft()
         if self.responder:
             return ("ok", self.responder(body), 120, 80)
-        return ("status", 500, "script exhausted")
+        return ("status", 500, "script exhausted", 0, 0)
 
     def answer(self, path: str, headers: httpx.Headers, body: dict, timeout_s: float | None = None):
         """(status, payload) for one request; a stall longer than the client's timeout raises a timeout."""
         self.requests.append({"path": path, "headers": headers, "body": body})
+        refused = self.refusal(body)
+        if refused:  # refused before the model runs: no scripted reply is used, nothing billed
+            return 400, {"error": {"message": refused, "type": "invalid_request_error", "param": "response_format"}}
         action = self.next(body)
         if action[0] == "stall":
             if timeout_s is not None and action[1] >= timeout_s:
@@ -55,10 +93,20 @@ class FakeModel:
             time.sleep(action[1])
             action = ("ok", action[2], 10, 10)
         if action[0] == "status":
-            return action[1], {"error": {"message": action[2], "type": "test"}}
+            payload = {"error": {"message": action[2], "type": "test"}}
+            if action[3] or action[4]:
+                payload["usage"] = {"prompt_tokens": action[3], "completion_tokens": action[4]}
+            return action[1], payload
+        message = {"role": "assistant", "content": action[1]}
+        finish = "stop"
+        if self.supports is not None and "tools" in self.supports and body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{len(self.requests)}", "type": "function",
+                 "function": {"name": name, "arguments": action[1]}}]}
+            finish = "tool_calls"
         return 200, {"id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": action[1]}}],
+                     "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                      "usage": {"prompt_tokens": action[2], "completion_tokens": action[3],
                                "total_tokens": action[2] + action[3]}}
 
@@ -69,9 +117,18 @@ class FakeModel:
         return httpx.Response(status, json=payload)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tier_memory():
+    """Each test starts without a remembered structured-output tier (the fakes share one identity)."""
+    ChatClient.forget_tiers()
+    yield
+    ChatClient.forget_tiers()
+
+
 @pytest.fixture
 def fake_model() -> FakeModel:
     """In process: clients get `transport=fake_model.transport`."""
+    ChatClient.forget_tiers()
     model = FakeModel()
     model.transport = httpx.MockTransport(model.handle)
     model.url = "http://fake-model.invalid/v1"
@@ -81,6 +138,7 @@ def fake_model() -> FakeModel:
 @pytest.fixture
 def loopback_model():
     """The same fake behind a real HTTP server on 127.0.0.1."""
+    ChatClient.forget_tiers()
     model = FakeModel()
     model.transport = None
 

@@ -232,7 +232,9 @@ def test_llm_writer_meters_tokens_and_never_writes_the_key(prefect, tmp_path, mo
     summary = prefect(source=brief, config=config, out_dir=tmp_path / "out", run_name="llm")
     assert Path(summary.video).exists()
     run_dir = Path(summary.run_dir)
-    assert len(list((run_dir / "llm" / "screenplay").glob("*.json"))) == 3  # draft, critique, director
+    assert len(list((run_dir / "llm" / "screenplay").glob("*-*.json"))) == 3  # draft, critique, director
+    llm = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["writing"]["llm"]["screenplay"]
+    assert llm["tier"] == "json_schema" and llm["length"]["target_s"] == 30  # the fake takes json_schema
     api = [e for e in Ledger(f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}").entries() if e.category == "model_api"]
     assert {e.rate_ref.rsplit("#", 1)[1] for e in api} == {"llm-deepseek-in", "llm-deepseek-out"}
     assert sum(e.quantity for e in api if e.unit == "tokens_in") == 3 * 120

@@ -83,3 +83,24 @@ def test_series_titles_in_any_script_get_their_own_folders(tmp_path):
     assert claim_series_folder(tmp_path, "My Drama!") == "my_drama"  # the same series again is fine
     with pytest.raises(InputError, match="belongs to the series 'My Drama!'"):
         claim_series_folder(tmp_path, "my drama")
+
+
+def test_a_writer_that_cannot_see_ahead_is_handed_the_last_cliffhanger(tmp_path, screenplay_data):
+    """An LLM writer does not know episode N's cliffhanger until N is written: the series writes it into
+    episode N+1's brief (`previously`), and the writer opens on it."""
+    import json as _json
+
+    from microdrama.domain import Brief, Screenplay, dump_yaml, load_model
+    from microdrama.pipelines.series import _hand_on_cliffhanger
+
+    before = Screenplay.model_validate(screenplay_data)
+    (tmp_path / "ep01").mkdir()
+    (tmp_path / "ep01" / "screenplay.json").write_text(before.model_dump_json(), encoding="utf-8")
+    brief_path = tmp_path / "ep02.yaml"
+    brief_path.write_text(dump_yaml(Brief(title="T", premise="a hero returns", genre="revenge", episode=2)),
+                          encoding="utf-8")
+    _hand_on_cliffhanger(brief_path, tmp_path / "ep01" / "screenplay.json")
+    handed = load_model(Brief, brief_path).previously
+    assert handed.episode == before.episode.number and handed.cliffhanger == before.episode.cliffhanger
+    assert handed.last_scene == before.episode.scenes[-1].location
+    assert _json.loads(Brief.model_validate(load_model(Brief, brief_path).model_dump()).model_dump_json())["previously"]

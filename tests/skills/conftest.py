@@ -16,6 +16,7 @@ from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import EncodeSpec, FinishInput, StoryboardInput, SubtitleFiles, SubtitlesInput, VisualsInput
 from tests.conftest import TINY_SCREENPLAY
 from tests.helpers import dub_all
+from tests.llm.conftest import _fresh_tier_memory, fake_model, provider  # noqa: F401  (fixtures)
 
 W, H, FPS = 144, 256, 12
 CLIP = EncodeSpec(width=W, height=H, fps=FPS, crf=18, preset="ultrafast")

@@ -1,0 +1,116 @@
+"""A line spoken by a speech API (CosyVoice or Qwen-TTS on DashScope, an OpenAI-compatible `/v1/audio/speech`),
+metered per character as a third-party model-API cost, paid exactly once per line.
+
+A character gets the provider voice named in `voice.voice_id`, else the `variant`-th voice of its gender
+from `options.voices`. The line's emotion sets the speed (every engine has one); the answer is
+converted to the project's mono 16-bit WAV and trimmed, so subtitles start with the voice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from microdrama.cloud.jobs import JobSpec
+from microdrama.cloud.skill_support import (
+    CloudOptions,
+    account_of,
+    add_quantities,
+    attempts_kept,
+    backend_of,
+    cloud_options,
+    job_client,
+    vendor_of,
+    write_provider_record,
+)
+from microdrama.errors import InputError, RenderError
+from microdrama.media import run_ffmpeg
+from microdrama.skill import Skill, SkillContext
+from microdrama.speech import EMOTION_PROSODY, read_wav, trim_silence, write_wav
+from microdrama.stages import DubbedLine, DubbingInput
+
+if TYPE_CHECKING:
+    import httpx
+
+    from microdrama.config import ProjectConfig
+
+NEUTRAL_RATE = 165  # words per minute a Voice calls "normal": speed 1.0
+SAMPLE_RATE = 24000
+
+
+class CloudSpeechOptions(CloudOptions):
+    voices: dict[str, list[str]] = Field(
+        default_factory=dict, description="provider voice names per gender, picked by a character's variant, e.g. "
+                                          "{female: [longxiaochun_v2, longwan_v2], male: [longcheng_v2]}")
+
+
+class CloudDubbing(Skill[DubbingInput, DubbedLine, CloudSpeechOptions]):
+    name = "dubbing-cloud"
+    stage = "dubbing"
+    version = "1"
+    backend = "speech-synthesis API"
+    description = "Speaks one line through a speech API (CosyVoice, Qwen-TTS, OpenAI-compatible), metered per character."
+    Input = DubbingInput
+    Output = DubbedLine
+    Options = CloudSpeechOptions
+
+    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
+        self.transport = transport
+
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        return cloud_options(cls.name, config)
+
+    def backend_for(self, options: CloudSpeechOptions) -> str:
+        return backend_of(options)
+
+    def vendor_for(self, options: CloudSpeechOptions) -> str | None:
+        return vendor_of(options)
+
+    def quote(self, inputs: DubbingInput, options: CloudSpeechOptions) -> dict[str, float]:
+        return {"tts_characters": float(len(inputs.text)), "api_calls": 1.0}
+
+    def check_inputs(self, inputs: DubbingInput, options: CloudSpeechOptions) -> None:
+        account_of(self.name, options)
+        self.voice_name(inputs, options)
+
+    def voice_name(self, inputs: DubbingInput, options: CloudSpeechOptions) -> str:
+        voice = inputs.voice
+        if voice.voice_id:
+            return voice.voice_id
+        names = options.voices.get(voice.gender)
+        if not names:
+            raise InputError(f"line {inputs.line_id}: no {voice.gender} voice for {options.model}; give the character "
+                             f"a voice_id or list voices in options.{self.name}.voices.{voice.gender}")
+        return names[(voice.variant - 1) % len(names)]
+
+    def run(self, inputs: DubbingInput, options: CloudSpeechOptions,
+            ctx: SkillContext) -> tuple[DubbedLine, dict[str, float]]:
+        with attempts_kept(self, options):
+            return self._make(inputs, options, ctx)
+
+    def _make(self, inputs: DubbingInput, options: CloudSpeechOptions, ctx: SkillContext) -> tuple[DubbedLine, dict[str, float]]:
+        client = job_client(options, ctx, self.transport)
+        rate_factor, _pitch = EMOTION_PROSODY[inputs.emotion]
+        speed = round(min(2.0, max(0.5, inputs.voice.rate / NEUTRAL_RATE * rate_factor)), 3)
+        spec = JobSpec(kind="speech", model=options.model, text=inputs.text, voice=self.voice_name(inputs, options),
+                       speed=speed, extra=options.extra)
+        outcome = client.run(spec, ctx.work_dir / "answer", inputs.line_id)
+        raw = ctx.path(f"{inputs.line_id}.raw.wav")
+        run_ffmpeg(["-y", "-i", outcome.files[0], "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", raw],
+                   what="decode the provider's audio")
+        rate, samples = read_wav(raw)
+        samples = trim_silence(samples, rate)
+        raw.unlink()
+        if samples.size == 0:
+            raise RenderError(f"{client.adapter.name} returned silence for line {inputs.line_id} ({inputs.text!r})")
+        out = ctx.path(f"{inputs.line_id}.wav")
+        write_wav(out, samples, rate)
+        write_provider_record(ctx, client.adapter, options, [outcome])
+        quantities = add_quantities([outcome])
+        quantities.setdefault("tts_characters", float(len(inputs.text)))
+        duration = samples.size / rate
+        quantities["audio_seconds"] = round(duration, 4)
+        return DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=rate,
+                          voice=f"{client.adapter.name} {options.model} {spec.voice} speed×{speed:.2f}"), quantities
