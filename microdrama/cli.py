@@ -118,10 +118,12 @@ def _demo_brief() -> Path:
 
 BudgetOpt = typer.Option(None, "--budget", min=0, help="spending cap for model-API calls, in the rate card's "
                          "currency (RMB): refused before starting if the quote is over, stopped before crossing it")
+TakesOpt = typer.Option(1, "--takes", min=1, max=20, help="generations per shot: take 1 goes into the cut, the "
+                        "others are kept for review; the manifest reports usable-take rate and cost per minute")
 
 
 def _render(source: Path, config: Optional[Path], out: Path, name: str, force: bool,
-            visual: str | None = None, budget: float | None = None) -> None:
+            visual: str | None = None, budget: float | None = None, takes: int = 1) -> None:
     from microdrama.config import ProjectConfig
     from microdrama.domain import read_source
     from microdrama.run import check_run_name, check_stages, configure
@@ -135,7 +137,8 @@ def _render(source: Path, config: Optional[Path], out: Path, name: str, force: b
     from microdrama.pipelines.episode import episode_flow
 
     with _flow_log(out):
-        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force, budget_rmb=budget)
+        summary = episode_flow(source=source, config=cfg, out_dir=out, run_name=name, force=force, budget_rmb=budget,
+                               takes=takes)
     table = Table(title=f"Run {summary.run_id}", show_header=False)
     for key, value in [("video", summary.video), ("length", f"{summary.duration_s:.1f} s"),
                        ("shots / lines", f"{summary.shots} / {summary.lines}"),
@@ -160,9 +163,10 @@ def demo(
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     visual: str = typer.Option("animatic", help="animatic (CPU previz) or video (a diffusers video model, GPU)"),
     budget: Optional[float] = BudgetOpt,
+    takes: int = TakesOpt,
 ) -> None:
     """Render the bundled demo episode (Chinese revenge drama, ~60 s) on the CPU."""
-    _render(brief or _demo_brief(), config, out, name, force, visual, budget)
+    _render(brief or _demo_brief(), config, out, name, force, visual, budget, takes)
 
 
 @app.command()
@@ -173,9 +177,10 @@ def episode(
     name: Optional[str] = typer.Option(None, help="run folder name (default: the source file's stem)"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     budget: Optional[float] = BudgetOpt,
+    takes: int = TakesOpt,
 ) -> None:
     """Render one episode from a brief or a hand-edited screenplay."""
-    _render(source, config, out, name or source.stem, force, budget=budget)
+    _render(source, config, out, name or source.stem, force, budget=budget, takes=takes)
 
 
 @app.command()
@@ -217,6 +222,7 @@ def series(
     parallel: int = typer.Option(2, min=1, max=32, help="episodes rendered at the same time"),
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     budget: Optional[float] = BudgetOpt,
+    takes: int = TakesOpt,
 ) -> None:
     """Render a whole series; a failed episode is reported and the others still finish (exit 1 if any failed)."""
     from microdrama.config import ProjectConfig
@@ -232,7 +238,7 @@ def series(
     load_model(SeriesSpec, spec)  # fail fast on a bad spec
     with _flow_log(out):
         summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force,
-                              budget_rmb=budget)
+                              budget_rmb=budget, takes=takes)
     table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
                         f"episodes in {summary.wall_seconds:.0f} s")
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):

@@ -9,6 +9,7 @@ run folder (published files, labels, cost, filing packs, the manifest).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, Field
 
@@ -146,6 +147,8 @@ class Manifest(BaseModel):
     spend: dict[str, Any] = Field(default_factory=dict, description="quoted vs actual third-party spend per stage")
     providers: list[dict[str, Any]] = Field(default_factory=list, description="model APIs that made this "
                                             "episode's media: counterparty, model, tasks, their own labels")
+    takes: dict[str, Any] = Field(default_factory=dict, description="every take of every shot, the usable-take "
+                                  "rate, and cost per finished minute including the takes not used")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -334,7 +337,7 @@ class Run:
 
     def __init__(self, config: ProjectConfig, out_dir: Path, run_name: str, episode: int | None,
                  force: bool = False, echo: Callable[[str], None] | None = None, flow: str = "episode",
-                 budget: "Budget | None" = None) -> None:
+                 budget: "Budget | None" = None, takes: int = 1) -> None:
         from microdrama.ledger import Ledger, ledger_url
         from microdrama.ledger.rates import RateCards
 
@@ -355,6 +358,8 @@ class Run:
         self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
         self.budget = budget  # a spending cap: a paid call that would cross it is refused before it is sent
         self.quote: Quote | None = None  # what the run was quoted before it started, for the manifest
+        self.takes = takes  # generations per shot: the first goes into the cut, the others wait for review
+        self.take_log: list[dict[str, Any]] = []  # every take: accepted, awaiting review, or failed (why)
         self._records_lock = threading.Lock()
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
@@ -422,13 +427,57 @@ class Run:
             return f"microdrama-api-{provider.adapter}-{provider.host.replace(':', '-')}"
         return f"microdrama-gpu-{self.config.video.device.replace(':', '-')}"
 
+    # -- takes ------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def take(self, shot_id: str, take: int, clips: list) -> Iterator[None]:
+        """Record one take of a shot. The first is the one the cut uses, so its failure fails the shot; a later
+        take that fails is recorded with its reason and the run goes on."""
+        record = {"shot_id": shot_id, "take": take, "status": "accepted" if take == 1 else "awaiting review"}
+        n = len(clips)
+        try:
+            yield
+        except MicrodramaError as exc:
+            record.update(status="failed", reason=str(exc)[:300])
+            with self._records_lock:
+                self.take_log.append(record)
+            if take == 1:
+                raise
+            return
+        if len(clips) > n:
+            record.update(video=clips[-1].video, source=clips[-1].source)
+        with self._records_lock:
+            self.take_log.append(record)
+
+    def _takes_report(self, duration_s: float) -> dict[str, Any]:
+        """Take economics: what every take cost, how many were usable, per finished minute."""
+        if not self.take_log:
+            return {}
+        rates = self.meter.rates if self.meter else None
+        api, gpu_s = Decimal(0), 0.0
+        for record in self.records:
+            if record.task != "render-shot" or record.cached:
+                continue
+            gpu_s += record.usage.gpu_seconds
+            if rates:
+                api += sum((ln.amount for ln in rates.price_usage(record.usage, date.today())
+                            if ln.category == "model_api"), Decimal(0))
+        minutes = Decimal(str(duration_s / 60)) if duration_s else Decimal(0)
+        accepted = sum(t["status"] == "accepted" for t in self.take_log)
+        return {"per_shot": self.takes, "takes": sorted(self.take_log, key=lambda t: (t["shot_id"], t["take"])),
+                "usable_take_rate": round(accepted / len(self.take_log), 4),
+                "api_cost_per_finished_minute": str((api / minutes).quantize(Decimal("0.0001"))) if minutes else None,
+                "gpu_minutes_per_finished_minute": round(gpu_s / 60 / float(minutes), 4) if minutes else None,
+                "note": "costs include every take, the ones not used in the cut too; a person picks among the "
+                        "takes awaiting review (the studio), until then take 1 is the one in the cut"}
+
     # -- the budget -------------------------------------------------------------------------------
 
     def quote_first(self, material: Brief | Screenplay) -> None:
         """Price the episode's paid calls before any is made; refuse to start when the quote is over the cap."""
         from microdrama.quote import BudgetExceeded, quote_episode
 
-        self.quote = quote_episode(material, self.config)
+        self.quote = quote_episode(material, self.config, takes=self.takes)
         total = Decimal(self.quote.total)
         if self.budget is not None:
             left = self.budget.cap - self.budget.spent - self.budget.reserved
@@ -670,7 +719,7 @@ class Run:
             writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
                      **({"llm": llm} if (llm := self._llm_summaries()) else {})},
             voices=self.voices_note, cast=self.cast, quote=self.quote, spend=self._spend(),
-            providers=self._providers())
+            providers=self._providers(), takes=self._takes_report(summary.duration_s))
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest

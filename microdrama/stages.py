@@ -128,6 +128,8 @@ class VisualsInput(StageModel):
                                description="size, rate and x264 settings of the intermediate clip")
     reference_images: dict[str, str] = Field(
         default_factory=dict, description="character id -> reference image (image-to-video backends start from it)")
+    take: int = Field(1, ge=1, le=20, description="which take of the shot: each take is its own generation "
+                                                  "(another seed); deterministic backends ignore it")
 
 
 class ShotClip(StageModel):

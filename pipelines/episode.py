@@ -108,13 +108,15 @@ def character_reference(run: Run, character: Character) -> str:
 @task(name="render-shot", task_run_name="render {shot.shot.id}", cache_policy=NO_CACHE)
 def render_shot(run: Run, shot: TimedShot, characters: list[Character], language: str,
                 references: dict[str, str]) -> ShotClip:
-    # A clip depends on the shot's content and length, not on where it sits in the episode:
-    # re-anchor it at 0 so an edit earlier in the episode does not invalidate later clips.
+    # Re-anchored at 0: a clip depends on the shot, not on where it sits, so earlier edits keep it cached.
     local = shot.model_copy(update={"start_s": 0.0, "cues": []})
-    with gpu_slot(run):
-        return run.stage("visuals", VisualsInput(shot=local, characters=characters, language=language,
-                                                 encode=run.config.render.clip_encode(), reference_images=references),
-                         task_name="render-shot", shot_id=shot.shot.id)
+    takes = []
+    for take in range(1, run.takes + 1):  # take 1 goes into the cut; the others wait for review (`takes`)
+        with gpu_slot(run), run.take(shot.shot.id, take, takes):
+            takes.append(run.stage("visuals", VisualsInput(
+                shot=local, characters=characters, language=language, encode=run.config.render.clip_encode(),
+                reference_images=references, take=take), task_name="render-shot", shot_id=shot.shot.id))
+    return takes[0]
 
 
 @task(name="subtitles", cache_policy=NO_CACHE)
@@ -170,29 +172,27 @@ def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
 
 # ---- the flow ------------------------------------------------------------------------------------
 
-
 @flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
                  force: bool = False, voice_bank: Path | None = None, budget_rmb: float | None = None,
-                 budget_key: str | None = None) -> RunSummary:
+                 budget_key: str | None = None, takes: int = 1) -> RunSummary:
     """Render one episode from a brief or a screenplay into `out_dir/run_name/`; a series passes its voice
     bank so every episode casts the same voices, and its budget key so all episodes spend from one cap."""
     budget = shared_budget(budget_key or uuid.uuid4().hex, Decimal(str(budget_rmb))) if budget_rmb is not None else None
-    return render_episode(source, config, out_dir, run_name, force, voice_bank=voice_bank, budget=budget)
+    return render_episode(source, config, out_dir, run_name, force, voice_bank=voice_bank, budget=budget, takes=takes)
 
 
 def render_episode(source: Path, config: ProjectConfig, out_dir: Path, run_name: str, force: bool = False,
                    echo: Callable[[str], None] | None = None, voice_bank: Path | None = None,
-                   budget: Budget | None = None) -> RunSummary:
+                   budget: Budget | None = None, takes: int = 1) -> RunSummary:
     started = time.perf_counter()
 
     # 1. Check everything before anything is written: the source, the run name, the stages and their options.
-    source = Path(source)
-    material = read_source(source)
+    material = read_source(source := Path(source))
     check_run_name(run_name)
     check_stages(config)
     episode_no = material.episode if isinstance(material, Brief) else material.episode.number
-    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo_and_log(echo), budget=budget)
+    run = Run(config, out_dir, run_name, episode_no, force=force, echo=echo_and_log(echo), budget=budget, takes=takes)
     run.start()
     run.progress(f"run {run.id} → {run.dir}")
     try:

@@ -116,7 +116,7 @@ def claim_series_folder(out_dir: Path, title: str) -> str:
 
 @flow(name="series", log_prints=False)
 def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("out"), parallel: int = 2,
-                force: bool = False, budget_rmb: float | None = None) -> SeriesSummary:
+                force: bool = False, budget_rmb: float | None = None, takes: int = 1) -> SeriesSummary:
     started = time.perf_counter()
     spec = load_model(SeriesSpec, spec_path)
     slug = claim_series_folder(Path(out_dir), spec.title)
@@ -133,7 +133,7 @@ def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("ou
                 _hand_on_cliffhanger(source, Path(out_dir) / f"{slug}-ep{index - 1:02d}" / "screenplay.json")
             s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force,
                              voice_bank=Path(out_dir) / slug / "voices.json", budget_rmb=budget_rmb,
-                             budget_key=budget_key)
+                             budget_key=budget_key, takes=takes)
         except Exception as exc:  # one episode's failure must not stop the series
             reason = str(exc) if isinstance(exc, MicrodramaError) else f"{type(exc).__name__}: {exc}"
             return EpisodeOutcome(name=name, source=str(source), ok=False, error=reason,

@@ -120,12 +120,13 @@ class CloudVideoRenderer(Skill[VisualsInput, ShotClip, CloudVideoOptions]):
                      None) if options.i2v_model else None
         takes, outcomes, models = [], [], []
         for i, seconds in enumerate(self.plan(inputs, options), 1):
-            image = first if i == 1 else str(_last_frame(takes[-1], ctx.path(f"takes/take{i - 1}-last.png")))
+            image = first if i == 1 else str(_last_frame(takes[-1], ctx.path(f"takes/part{i - 1}-last.png")))
             models.append(options.i2v_model if image else options.model)
+            seed = None if options.seed is None else (options.seed + inputs.take - 1) % 2**31  # another take, another seed
             spec = JobSpec(kind="video", model=models[-1], prompt=prompt,
-                           image=image, duration_s=seconds, width=enc.width, height=enc.height, seed=options.seed,
+                           image=image, duration_s=seconds, width=enc.width, height=enc.height, seed=seed,
                            extra=options.extra)
-            outcome = client.run(spec, ctx.work_dir / "takes", f"take{i}")
+            outcome = client.run(spec, ctx.work_dir / "takes", f"take{inputs.take}-part{i}")
             probe(outcome.files[0])  # decodable, or an error now rather than in the final cut
             takes.append(outcome.files[0])
             outcomes.append(outcome)

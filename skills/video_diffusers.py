@@ -83,7 +83,8 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
         d = spec.defaults
         width, height = options.gen_width or d.width, options.gen_height or d.height
         frames = options.gen_frames or d.frames
-        seed = seed_for(options.seed, inputs.shot.shot.id)
+        key = inputs.shot.shot.id if inputs.take == 1 else f"{inputs.shot.shot.id}#take{inputs.take}"
+        seed = seed_for(options.seed, key)
         kwargs = dict(prompt=shot_prompt(inputs.shot, inputs.characters), height=height, width=width,
                       num_frames=frames, num_inference_steps=options.steps or d.steps, guidance_scale=d.guidance,
                       generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")

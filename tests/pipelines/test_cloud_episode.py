@@ -149,3 +149,18 @@ def test_kill_9_while_a_video_job_runs_then_rerun_pays_each_call_once(dashscope,
     entries = model_api_entries(out)
     assert len({e.artifact_key for e in entries}) == calls
     assert len(entries) == len({(e.artifact_key, e.unit) for e in entries})  # no entry twice
+
+
+def test_takes_are_generations_kept_for_review_and_costed_per_finished_minute(prefect, dashscope, screenplay_file,
+                                                                              tmp_path):
+    config = parse_model(ProjectConfig, cloud_config(dashscope.url))
+    summary = prefect(source=screenplay_file, config=config, out_dir=tmp_path / "out", run_name="takes", takes=2)
+    manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    takes = manifest["takes"]
+    assert takes["per_shot"] == 2 and len(takes["takes"]) == 2 * summary.shots
+    assert {t["status"] for t in takes["takes"]} == {"accepted", "awaiting review"}
+    assert takes["usable_take_rate"] == 0.5 and float(takes["api_cost_per_finished_minute"]) > 0
+    videos = [t for t in dashscope.tasks.values() if t.kind == "video"]
+    assert len(videos) == 2 * summary.shots
+    # the quote planned both takes, and the spend matches it
+    assert manifest["spend"]["visuals"]["quoted"] == manifest["spend"]["visuals"]["actual"]
