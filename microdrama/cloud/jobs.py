@@ -391,6 +391,7 @@ class JobClient:
         return files
 
     def _store(self, data: bytes, path: Path, expected: int | None) -> Path:
+        path = path.with_suffix(media_suffix(data))  # named for what it is, so labels and credentials can be read
         if expected is not None and len(data) != expected:
             raise CloudError(f"{self.adapter.name}: download cut short ({len(data)} of {expected} bytes); run again "
                              "to fetch it again (the job is not paid for twice)", self._quantities())
@@ -415,6 +416,21 @@ class JobClient:
     def _say(self, message: str) -> None:
         if self.log:
             self.log(message)
+
+
+def media_suffix(data: bytes) -> str:
+    """The file extension of a provider's answer, from its first bytes (URLs and headers often do not say)."""
+    if data[4:8] == b"ftyp":
+        return ".mp4"
+    if data.startswith(b"\x89PNG"):
+        return ".png"
+    if data.startswith(b"\xff\xd8"):
+        return ".jpg"
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        return ".wav"
+    if data.startswith(b"ID3") or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return ".mp3"
+    return ".bin"
 
 
 def data_uri(path: Path) -> str:

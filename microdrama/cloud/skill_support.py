@@ -76,7 +76,8 @@ def write_provider_record(ctx: SkillContext, adapter: Adapter, options: CloudOpt
     record = {"adapter": adapter.name, "counterparty": adapter.counterparty, "docs": adapter.docs,
               "checked_on": adapter.checked_on, "model": options.model, "host": options.provider.host,
               "tasks": [o.task_id for o in outcomes], "resumed": any(o.resumed for o in outcomes),
-              "upstream_labels": labels}
+              "upstream_labels": labels,
+              "originals": [upstream_marks(f) for o in outcomes for f in o.files]}
     path = ctx.path(PROVIDER_RECORD)
     atomic_write_text(path, json.dumps(record, ensure_ascii=False, indent=1))
     return path
@@ -110,3 +111,27 @@ def video_tier(width: int, height: int) -> str:
     """The price tier of a clip size: providers bill video seconds by resolution."""
     side = max(width, height)
     return "480p" if side <= 960 else "720p" if side <= 1504 else "1080p"
+
+
+def upstream_marks(path: Path) -> dict[str, Any]:
+    """The provider's own AIGC label (TC260 metadata) and C2PA credentials in a file it returned, read and
+    recorded; the file itself is kept unchanged beside the step's output (never stripped)."""
+    from microdrama.files import sha256_file
+
+    found: dict[str, Any] = {"file": path.name, "sha256": sha256_file(path), "tc260": None, "c2pa": None}
+    if path.suffix in (".mp4", ".png", ".jpg", ".wav"):
+        try:
+            from microdrama.labels.carriers import read_label
+
+            found["tc260"] = read_label(path)
+        except Exception as exc:  # an unreadable container: say so, do not fail the paid step
+            found["tc260"] = f"unreadable: {exc}"[:200]
+        try:
+            from microdrama.labels.credentials import read_credentials
+
+            state, manifest = read_credentials(path, None)
+            found["c2pa"] = {"state": state, "claim_generator": (manifest or {}).get("claim_generator")} \
+                if state else None
+        except Exception:
+            found["c2pa"] = None
+    return found

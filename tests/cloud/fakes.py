@@ -69,6 +69,7 @@ class FakeProvider:
         self.submissions = 0
         self.truncate_downloads = 0  # how many of the next downloads are cut off halfway
         self.bill_factor = 1.0  # a provider billing more than it was asked for (a tier that drifted)
+        self.label_json: str | None = None  # a provider that embeds its own TC260 label in what it returns
         self.url = ""
         self.made = 0
         self.lock = threading.Lock()
@@ -90,6 +91,10 @@ class FakeProvider:
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
                         f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", "-c:v", "libx264",
                         "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(self.files / name)], check=True)
+        if self.label_json:
+            from microdrama.labels.carriers import write_label
+
+            write_label(self.files / name, self.label_json)
         return name
 
     def make_image(self, width: int, height: int, seed: int = 0) -> str:

@@ -94,3 +94,16 @@ def test_the_quote_is_what_the_call_is_billed(screenplay, dashscope, dashscope_a
     assert quoted == {"api_video_seconds_480p": 10.0, "api_calls": 2.0}
     assert billed["api_video_seconds_480p"] == quoted["api_video_seconds_480p"]
     assert skill.vendor_for(opts).startswith("Alibaba Cloud")
+
+
+def test_the_providers_own_label_is_kept_and_recorded(screenplay, dashscope, dashscope_account, tmp_path):
+    from microdrama.files import sha256_file
+
+    label = '{"AIGC":{"Label":"1","ContentProducer":"001191110108MA01KP2T5UXXXXX0001","ProduceID":"task-0001"}}'
+    dashscope.label_json = label
+    skill = CloudVideoRenderer()
+    skill(shot_input(screenplay, 3.0), SkillContext(tmp_path), skill.parse_options(options(dashscope_account)))
+    original = json.loads((tmp_path / "provider.json").read_text())["originals"][0]
+    assert original["tc260"] == label  # recorded as the upstream producer's label
+    kept = tmp_path / "takes" / original["file"]
+    assert sha256_file(kept) == sha256_file(dashscope.files / "v1.mp4") == original["sha256"]  # unchanged
