@@ -88,4 +88,5 @@ def dashscope_account(dashscope):
     from microdrama.cloud.jobs import CloudProvider
 
     return CloudProvider(adapter="dashscope", base_url=f"{dashscope.url}/api/v1", api_key_env="DASHSCOPE_TEST_KEY",
-                         poll_interval_s=0, backoff_s=0, max_retries=2)
+                         poll_interval_s=0, backoff_s=0, max_retries=2,
+                         requests_per_minute=100000)

@@ -58,6 +58,8 @@ class CloudProvider(Strict):
     max_retries: int = Field(4, ge=0, le=20, description="retries of one request on 429, 5xx and timeouts")
     backoff_s: float = Field(2.0, ge=0, le=120, description="first retry delay; doubles, with jitter")
     max_concurrency: int = Field(2, ge=1, le=64, description="jobs in flight at once on this account")
+    requests_per_minute: int = Field(120, ge=1, le=100000, description="client-side limit on requests (submits, "
+                                     "polls, downloads) to this account; e.g. DashScope Wan takes 2 submits/s")
 
     @field_validator("base_url")
     @classmethod
@@ -358,6 +360,10 @@ class JobClient:
         raise CloudError(f"{self.adapter.name} {what}: {last} (after {attempt + 1} attempt(s))", self._quantities())
 
     def _request(self, call: Call) -> httpx.Response:
+        from microdrama.llm.client import RateLimiter  # one limiter per account, shared by every thread
+
+        RateLimiter.for_provider(f"cloud:{self.provider.host}:{self.provider.api_key_env}",
+                                 self.provider.requests_per_minute).wait()
         url = call.path if call.path.startswith(("http://", "https://")) else f"{self.provider.base_url}{call.path}"
         headers = dict(call.headers)
         if headers.pop("X-Microdrama-No-Auth", None) is None:

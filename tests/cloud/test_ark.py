@@ -32,7 +32,7 @@ def fake(tmp_path, monkeypatch):
 @pytest.fixture
 def account(fake) -> CloudProvider:
     return CloudProvider(adapter="ark", base_url=fake.url + "/api/v3", api_key_env="ARK_TEST_KEY",
-                         poll_interval_s=0, backoff_s=0)
+                         poll_interval_s=0, backoff_s=0, requests_per_minute=100000)
 
 
 def client(account, tmp_path, sleeps=None) -> JobClient:

@@ -154,3 +154,13 @@ def test_pictures_and_speech(dashscope, dashscope_account, tmp_path):
     with wave.open(str(speech.files[0])) as w:
         assert w.getnframes() > 0
     assert speech.quantities["tts_characters"] == 5
+
+
+def test_requests_to_one_account_are_spaced_by_its_rate_limit(dashscope, dashscope_account, tmp_path):
+    from microdrama.llm.client import RateLimiter
+
+    account = dashscope_account.model_copy(update={"requests_per_minute": 600})  # one request per 0.1 s
+    RateLimiter._shared.pop(f"cloud:{account.host}:{account.api_key_env}", None)
+    started = time.perf_counter()
+    out = client(account, tmp_path).run(VIDEO, tmp_path / "out", "take1")
+    assert out.quantities["api_calls"] == 4 and time.perf_counter() - started >= 0.3  # 4 requests, 3 gaps

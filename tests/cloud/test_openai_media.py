@@ -36,7 +36,7 @@ def fake(tmp_path, monkeypatch):
 
 def account(fake: FakeOpenAI, **kw) -> CloudProvider:
     return CloudProvider(adapter="openai", base_url=fake.url + "/v1", api_key_env="OPENAI_TEST_KEY",
-                         poll_interval_s=0, backoff_s=0, **kw)
+                         poll_interval_s=0, backoff_s=0, requests_per_minute=100000, **kw)
 
 
 def client(fake, tmp_path, sleeps=None, **kw) -> JobClient:

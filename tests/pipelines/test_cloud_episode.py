@@ -29,7 +29,7 @@ def cloud_config(url: str) -> dict:
         "project_code": "RD-CLOUD", "render": {"width": 270, "height": 480, "fps": 12},
         "subtitles": {"font_size": 16}, "qa": {"dub_qa": "off"},
         "cloud": {"ali": {"adapter": "dashscope", "base_url": f"{url}/api/v1", "api_key_env": "DASHSCOPE_TEST_KEY",
-                          "poll_interval_s": 0, "backoff_s": 0}},
+                          "poll_interval_s": 0, "backoff_s": 0, "requests_per_minute": 100000}},
         "stages": {"visuals": "video-cloud", "dubbing": "dubbing-cloud", "keyframe": "keyframe-cloud"},
         "options": {
             "video-cloud": {"account": "ali", "model": "wan2.2-t2v-plus", "i2v_model": "wan2.2-i2v-plus"},
