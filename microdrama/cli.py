@@ -62,6 +62,9 @@ def _flow_log(out: Path):
     if out.exists() and not out.is_dir():
         raise MicrodramaError(f"--out {out} is a file; give a folder for the run folders")
     out.mkdir(parents=True, exist_ok=True)
+    from microdrama.env import prefect_server
+
+    err.print(f"runs report to {prefect_server()}", markup=False, highlight=False)
     if not os.environ.get("PREFECT_API_URL"):
         from microdrama.processes import sweep_orphans
 

@@ -27,10 +27,46 @@ EPHEMERAL_SERVICES_OFF = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "T
                           "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER", "EVENT_PERSISTER")
 
 
+def profile_api_url(environ: dict[str, str] | None = None) -> str | None:
+    """The Prefect server the user configured the normal way (`prefect config set PREFECT_API_URL=…` writes it
+    into the active profile of ~/.prefect/profiles.toml), or None."""
+    environ = os.environ if environ is None else environ
+    home = Path(environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore
+        except ImportError:
+            return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = environ.get("PREFECT_PROFILE") or data.get("active") or "default"
+    url = (data.get("profiles") or {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def prefect_server(environ: dict[str, str] | None = None) -> str:
+    """Which Prefect server runs will report to, in words, for the CLI to say."""
+    url = (os.environ if environ is None else environ).get("PREFECT_API_URL")
+    return f"Prefect server {url}" if url else ("a temporary local Prefect server (set PREFECT_API_URL, or "
+                                               "`prefect config set PREFECT_API_URL=…`, to use a shared one)")
+
+
 def apply_offline_defaults(work_dir: str | Path | None = None) -> None:
-    """Set offline defaults without overriding anything the user exported explicitly."""
+    """Set offline defaults without overriding anything the user exported explicitly. A Prefect server the user
+    configured (environment or profile) is used; only without one do runs keep Prefect's state in the work tree."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if not os.environ.get("PREFECT_API_URL"):
+        configured = profile_api_url()
+        if configured:
+            os.environ["PREFECT_API_URL"] = configured
+    if os.environ.get("PREFECT_API_URL"):
+        return  # the team's server: its own profile, home and logging apply
     home = Path(work_dir or os.getcwd()) / ".prefect"
     os.environ.setdefault("PREFECT_HOME", str(home))
     if not os.environ.get("PREFECT_API_URL"):
