@@ -539,10 +539,11 @@ def ledger_claim(
     end: str = typer.Option(..., "--to", help="last day, YYYY-MM-DD"),
     out: Optional[Path] = typer.Option(None, help="output folder (default out/claims/PROJECT_FROM_TO)"),
     rules: Optional[Path] = typer.Option(None, help="policy rules YAML (default: bundled, dated, with sources)"),
+    runs: Optional[Path] = typer.Option(None, help="output root of the runs (e.g. out): adds quote vs actual spend"),
     ledger: Optional[str] = LedgerOpt, config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Write a subsidy claim pack: XLSX, CSV and an HTML report with charts and an evidence checklist."""
-    from microdrama.ledger.claim import build_claim, write_claim_pack
+    from microdrama.ledger.claim import build_claim, quote_rows, write_claim_pack
     from microdrama.ledger.policy import PolicyRules
 
     first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
@@ -554,6 +555,8 @@ def ledger_claim(
     kept = evidence.root / "checkpoints"
     claim = build_claim(led, PolicyRules.load(rules), project, first, last,
                         load_checkpoints(kept) if kept.is_dir() else [])
+    if runs is not None:
+        claim.quotes = quote_rows(runs, project, first, last)
     if claim.checkpoint is not None:
         save_checkpoint(claim.checkpoint, kept)
     folder = out or Path("out/claims") / f"{project}_{first}_{last}"

@@ -11,7 +11,7 @@ import csv
 import html
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +45,7 @@ class Claim:
     gaps: list[tuple[Entry, list[str]]]
     verification: VerifyResult
     checkpoint: Checkpoint | None = None  # the chain's head when the pack was made, for the auditor to keep
+    quotes: list[list] = field(default_factory=list)  # per run and stage: quoted vs actual model-API spend
 
     @property
     def total(self) -> Decimal:
@@ -67,6 +68,28 @@ def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, e
     return Claim(project, start, end, entries, programmes, {k: fen(v) for k, v in sorted(by_category.items())},
                  {k: fen(v) for k, v in sorted(by_month.items())}, [(k, fen(v)) for k, v in top],
                  evidence_gaps(entries), ledger.verify(checkpoints), ledger.checkpoint_or_none())
+
+
+QUOTE_COLUMNS = ["run_id", "episode", "stage", "quoted (RMB)", "actual (RMB)", "difference (RMB)", "calls", "why"]
+
+
+def quote_rows(runs_dir: Path, project: str, start: date, end: date) -> list[list]:
+    """Quoted against actual model-API spend, per run and stage, from the finished runs' manifests."""
+    import json
+
+    rows = []
+    for manifest_path in sorted(Path(runs_dir).glob("*/manifest.json")):
+        try:
+            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        day = str(m.get("finished_at", ""))[:10]
+        if m.get("config", {}).get("project_code") != project or not (str(start) <= day <= str(end)):
+            continue
+        for stage, s in sorted((m.get("spend") or {}).items()):
+            rows.append([m["run_id"], manifest_path.parent.name, stage, s.get("quoted") or "", s.get("actual") or "0",
+                         s.get("difference") or "", s.get("calls", 0), s.get("why", "")])
+    return rows
 
 
 def _line(e: Entry) -> list:
@@ -140,6 +163,10 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
     checklist.append(["seq", "category", "vendor", "amount (RMB)", "missing"])
     for e, missing in claim.gaps:
         checklist.append([e.seq, e.category, e.vendor or "", float(fen(e.amount_rmb_stored)), ", ".join(missing)])
+    quotes = wb.create_sheet("Quote vs actual")
+    quotes.append(QUOTE_COLUMNS)
+    for row in claim.quotes:
+        quotes.append(row)
     verify = wb.create_sheet("Chain verification")
     verify.append(["result", claim.verification.describe()])
     for seq, msg in claim.verification.problems:
@@ -179,6 +206,8 @@ def _html(claim: Claim) -> str:
     gap_rows = "".join(
         f"<tr><td>{e.seq}</td><td>{esc(e.category)}</td><td>{esc(e.vendor or '')}</td>"
         f"<td>{fen(e.amount_rmb_stored):,.2f}</td><td>{esc(', '.join(m))}</td></tr>" for e, m in claim.gaps)
+    quote_rows_html = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
+                              for row in claim.quotes)
     v = claim.verification
     status = ("<p class=ok>✓ " if v.ok else "<p class=bad>✗ ") + esc(v.describe()).replace("\n", "<br>") + "</p>"
     if claim.checkpoint is not None:
@@ -201,6 +230,8 @@ total R&amp;D spend <b>{claim.total:,.2f} RMB</b></p>
 <h2>Cost by category</h2>{svg_bars(list(claim.by_category.items()))}
 <h2>Cost by month</h2>{svg_bars(list(claim.by_month.items()))}
 <h2>Most expensive episodes and shots</h2>{svg_bars(claim.top_shots)}
+<h2>Model-API spend: quoted before each run, actual after</h2>
+<table><tr>{''.join(f"<th>{esc(c)}</th>" for c in QUOTE_COLUMNS)}</tr>{quote_rows_html or '<tr><td colspan=8>no run folders given (--runs)</td></tr>'}</table>
 <h2>Excluded amounts</h2>
 <table><tr><th>seq</th><th>category</th><th>vendor</th><th>RMB</th><th>reason</th></tr>{excl_rows or '<tr><td colspan=5>none</td></tr>'}</table>
 <h2>Evidence checklist</h2>

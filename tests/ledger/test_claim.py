@@ -43,3 +43,26 @@ def test_claim_pack_shows_eligible_amount_exclusion_checklist_and_chain(ledger, 
         assert len(list(csv.DictReader(f))) == 4
     html = paths["html"].read_text(encoding="utf-8")
     assert html.count("<svg") == 3 and "Sister Co" in html and "invoice" in html and "chain valid" in html
+
+
+def test_the_pack_puts_each_runs_quote_beside_its_actual_spend(ledger, tmp_path):
+    import json
+
+    from microdrama.ledger.claim import quote_rows
+
+    runs = tmp_path / "out"
+    for name, project, day in (("ep01", "RD-1", "2026-11-20"), ("ep02", "RD-1", "2026-12-02"),
+                               ("other", "OTHER", "2026-11-20")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "manifest.json").write_text(json.dumps({
+            "run_id": f"run-{name}", "finished_at": f"{day}T10:00:00+00:00", "config": {"project_code": project},
+            "spend": {"visuals": {"quoted": "7.0", "actual": "9.1", "difference": "2.1", "calls": 4,
+                                  "why": "retries, continuation takes or billed failures cost more than planned"}}}))
+    claim = build_claim(ledger, PolicyRules.load(), "RD-1", date(2026, 11, 1), date(2026, 11, 30))
+    claim.quotes = quote_rows(runs, "RD-1", date(2026, 11, 1), date(2026, 11, 30))
+    assert claim.quotes == [["run-ep01", "ep01", "visuals", "7.0", "9.1", "2.1", 4,
+                             "retries, continuation takes or billed failures cost more than planned"]]
+    paths = write_claim_pack(claim, tmp_path / "pack")
+    rows = list(openpyxl.load_workbook(paths["xlsx"])["Quote vs actual"].iter_rows(values_only=True))
+    assert rows[1][:6] == ("run-ep01", "ep01", "visuals", "7.0", "9.1", "2.1")
+    assert "quoted before each run" in paths["html"].read_text(encoding="utf-8")
