@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -33,7 +33,7 @@ from microdrama.cloud.skill_support import (
 )
 from microdrama.domain import shot_prompt
 from microdrama.errors import InputError
-from microdrama.media import probe, run_ffmpeg
+from microdrama.media import MAX_STRETCH, probe, retime_filter, run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ShotClip, VisualsInput
 
@@ -42,13 +42,15 @@ if TYPE_CHECKING:
 
     from microdrama.config import ProjectConfig
 
-MAX_STRETCH = 1.1  # beyond this a clip visibly turns to slow motion
 
 
 class CloudVideoOptions(CloudOptions):
     i2v_model: str | None = Field(None, description="image-to-video model: starts shots from character references "
                                                     "and continues long shots from the last frame")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="fixed seed; empty = the provider's choice")
+    interpolation: Literal["mci", "blend"] = Field("mci", description="how a clip reaches the delivery frame rate: "
+                                                  "motion-compensated (mci) or a cheap cross-fade (blend); never "
+                                                  "by repeating frames")
 
 
 class CloudVideoRenderer(Skill[VisualsInput, ShotClip, CloudVideoOptions]):
@@ -133,7 +135,8 @@ class CloudVideoRenderer(Skill[VisualsInput, ShotClip, CloudVideoOptions]):
         out = ctx.path(f"{shot.shot.id}.mp4")
         got = sum(probe(t).duration_s for t in takes)
         stretch = max(1.0, min(MAX_STRETCH, shot.duration_s / got))
-        _fit(takes, out, enc.width, enc.height, enc.fps, shot.frames, stretch, enc.crf, enc.preset)
+        _fit(takes, out, enc.width, enc.height, enc.fps, shot.frames, stretch, enc.crf, enc.preset,
+             options.interpolation)
         write_provider_record(ctx, client.adapter, options, outcomes)
         quantities = add_quantities(outcomes)
         billed = quantities.pop("api_video_seconds", 0.0)  # priced by resolution tier, as providers bill it
@@ -150,16 +153,19 @@ def _last_frame(video: Path, out: Path) -> Path:
 
 
 def _fit(takes: list[Path], out: Path, width: int, height: int, fps: int, frames: int, stretch: float,
-         crf: int, preset: str) -> None:
-    """Join the takes, fill the frame (scale and centre-crop), slow by at most MAX_STRETCH, cut to the shot."""
+         crf: int, preset: str, interpolation: str) -> None:
+    """Join the takes, fill the frame (scale and centre-crop), slow by at most MAX_STRETCH, reach the delivery
+    rate by interpolating motion (not repeating frames), and cut to the shot."""
+    source_fps = probe(takes[0]).fps or fps
     inputs: list[Any] = []
     for take in takes:
         inputs += ["-i", take]
     # Takes may come back at different sizes (image-to-video follows its first frame): each is fitted first.
-    fitted = "".join(f"[{i}:v]fps={fps},scale={width}:{height}:force_original_aspect_ratio=increase,"
+    fitted = "".join(f"[{i}:v]fps={source_fps:g},scale={width}:{height}:force_original_aspect_ratio=increase,"
                      f"crop={width}:{height},setsar=1[t{i}];" for i in range(len(takes)))
     joined = "".join(f"[t{i}]" for i in range(len(takes))) + f"concat=n={len(takes)}:v=1:a=0[j];"
+    retime = retime_filter(source_fps, fps, stretch, interpolation)
     run_ffmpeg(["-y", *inputs, "-filter_complex",
-                f"{fitted}{joined}[j]setpts={stretch:.6f}*PTS,fps={fps},tpad=stop_mode=clone:stop_duration=1[v]",
+                f"{fitted}{joined}[j]{retime},tpad=stop_mode=clone:stop_duration=1[v]",
                 "-map", "[v]", "-frames:v", str(frames), "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
                 "-pix_fmt", "yuv420p", out], what="fit clip to shot")

@@ -5,14 +5,19 @@ The model comes from the registry and is loaded once per worker process; every s
 deterministic seed (from the run seed and the shot id), so a re-run renders the same pixels.
 For image-to-video models the shot starts from the on-screen character's reference image,
 generated once per character with a fixed character seed — that is how faces and clothes stay
-the same across shots and episodes. The model's frames are scaled and cropped to the 9:16
-delivery size and timed to the shot (slowed, or held on the last frame) by ffmpeg.
+the same across shots and episodes.
+
+Timing: each take asks for the frames that cover the shot at the model's own rate (up to its longest
+clip, following its frame rule, e.g. Wan's 4k+1). A shot longer than that is slowed by at most 1.1×;
+beyond, it is made of continuation takes — the last frame seeds the next image-to-video take (the
+registry's `continue_with`) — joined without the repeated seam frame. The model's rate becomes the
+delivery rate by motion interpolation, not frame repetition (which judders).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -22,15 +27,17 @@ from microdrama.diffusion_registry import (
     DiffusersOptions,
     GpuMeter,
     ModelRegistry,
+    ModelSpec,
     device_name,
     pick_device,
+    resident_plan,
     seed_for,
     using,
 )
 from microdrama.domain import shot_prompt
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.media import run_ffmpeg
+from microdrama.media import MAX_STRETCH, fit_frames
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ShotClip, VisualsInput
 
@@ -42,13 +49,17 @@ class DiffusersVideoOptions(DiffusersOptions):
     model: str = Field("wan2.1-t2v-1.3b", description="registry id of the video model")
     gen_width: int | None = Field(None, ge=16, description="override the generation width (model units)")
     gen_height: int | None = Field(None, ge=16, description="override the generation height")
-    gen_frames: int | None = Field(None, ge=1, description="override the number of generated frames")
+    gen_frames: int | None = Field(None, ge=1, description="override the longest take in frames (the model's "
+                                                           "frame rule still applies)")
+    interpolation: Literal["mci", "blend"] = Field(
+        "mci", description="model fps -> delivery fps: mci = motion-compensated in-betweens (real motion, ~3 s of "
+                           "CPU per second of 480x832 video), blend = cross-fades (cheap)")
 
 
 class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions]):
     name = "video-diffusers"
     stage = "visuals"
-    version = "1"
+    version = "2"
     backend = "diffusers video pipeline"
     description = "Renders a shot with an open video model (Wan, LTX, CogVideoX, Hunyuan) loaded from a local folder."
     Input = VisualsInput
@@ -63,14 +74,42 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
 
     def check_inputs(self, inputs: VisualsInput, options: DiffusersVideoOptions) -> None:
         require("diffusers", extra="diffusion", purpose="The video-diffusers skill")
-        spec = ModelRegistry.load(options.registry).get(options.model)
+        registry = ModelRegistry.load(options.registry)
+        spec = registry.get(options.model)
         if spec.kind == "text-to-image":
             raise InputError(f"model '{spec.id}' makes images, not video; use it in the keyframe stage")
-        if spec.kind == "image-to-video":
-            on_screen = [c for c in inputs.shot.shot.characters if c in inputs.reference_images]
-            if inputs.shot.shot.characters and not on_screen:
-                raise InputError(f"shot {inputs.shot.shot.id}: image-to-video model '{spec.id}' needs a reference "
-                                 "image of a character on screen (generate character references first)")
+        if spec.kind == "image-to-video" and _start_image(inputs) is None:
+            raise InputError(f"shot {inputs.shot.shot.id}: image-to-video model '{spec.id}' needs a reference "
+                             "image of a character on screen (generate character references first, or use a "
+                             "text-to-video model for shots without characters)")
+        takes, nxt = self.plan(inputs, options, registry)
+        if len(takes) > 1 and nxt is None:
+            d = spec.defaults
+            longest = options.gen_frames or d.frames
+            raise InputError(
+                f"shot {inputs.shot.shot.id} lasts {inputs.shot.frames / inputs.encode.fps:.2f} s, longer than "
+                f"'{spec.id}''s longest clip ({longest} frames at {d.fps} fps = {longest / d.fps:.2f} s) even slowed "
+                f"{MAX_STRETCH}×: set continue_with: <an image-to-video model id> on '{spec.id}' in the model "
+                f"registry so the shot is continued from its last frame, or choose a model that makes longer "
+                f"clips (options.{self.name}.model)")
+        if nxt is not None and len(takes) > 1 and nxt.defaults.fps != spec.defaults.fps:
+            raise InputError(f"model '{spec.id}' runs at {spec.defaults.fps} fps but its continue_with model "
+                             f"'{nxt.id}' at {nxt.defaults.fps} fps: continue_with must name a model of the same "
+                             "rate")
+
+    def plan(self, inputs: VisualsInput, options: DiffusersVideoOptions,
+             registry: ModelRegistry | None = None) -> tuple[list[int], ModelSpec | None]:
+        """Frames per take, and the image-to-video model that makes the continuation takes (None: none)."""
+        registry = registry or ModelRegistry.load(options.registry)
+        spec = registry.get(options.model)
+        nxt = spec if spec.kind == "image-to-video" else (registry.get(spec.continue_with)
+                                                            if spec.continue_with else None)
+        d = spec.defaults
+        seconds = inputs.shot.frames / inputs.encode.fps
+        first = options.gen_frames or d.frames
+        later = options.gen_frames or (nxt.defaults.frames if nxt else first)
+        return plan_takes(seconds, d.fps, first, d.frame_step, later,
+                          nxt.defaults.frame_step if nxt else d.frame_step), nxt
 
     def backend_for(self, options: DiffusersVideoOptions) -> str:
         return f"diffusers {options.model}"
@@ -78,54 +117,108 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
     def run(self, inputs: VisualsInput, options: DiffusersVideoOptions,
             ctx: SkillContext) -> tuple[ShotClip, dict[str, float]]:
         torch = require("torch", extra="diffusion", purpose="The video-diffusers skill")
-        spec = ModelRegistry.load(options.registry).get(options.model)
+        registry = ModelRegistry.load(options.registry)
+        spec = registry.get(options.model)
         device = pick_device(options.device)
         d = spec.defaults
         width, height = options.gen_width or d.width, options.gen_height or d.height
-        frames = options.gen_frames or d.frames
+        takes, nxt = self.plan(inputs, options, registry)
         key = inputs.shot.shot.id if inputs.take == 1 else f"{inputs.shot.shot.id}#take{inputs.take}"
-        seed = seed_for(options.seed, key)
-        kwargs = dict(prompt=shot_prompt(inputs.shot, inputs.characters), height=height, width=width,
-                      num_frames=frames, num_inference_steps=options.steps or d.steps, guidance_scale=d.guidance,
-                      generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")
-        if spec.kind == "image-to-video":
-            from PIL import Image
+        prompt = shot_prompt(inputs.shot, inputs.characters)
+        image = _start_image(inputs)
+        parts: list[np.ndarray] = []
+        gpu_seconds, peak_mb = 0.0, 0.0
+        for i, frames in enumerate(takes, 1):
+            model = spec if i == 1 else nxt
+            assert model is not None  # check_inputs refuses a long shot without a continuation model
+            seed = seed_for(options.seed, key if i == 1 else f"{key}/part{i}")
+            kwargs = dict(prompt=prompt, height=height, width=width, num_frames=frames,
+                          num_inference_steps=options.steps or model.defaults.steps,
+                          guidance_scale=model.defaults.guidance,
+                          generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")
+            if model.kind == "image-to-video":
+                from PIL import Image
 
-            ref = next(inputs.reference_images[c] for c in inputs.shot.shot.characters if c in inputs.reference_images)
-            kwargs["image"] = Image.open(ref).convert("RGB").resize((width, height))
-        ctx.info(f"{spec.id}: shot {inputs.shot.shot.id}, {frames} frames at {width}x{height}, seed {seed}")
-        with using(spec, device) as pipe, GpuMeter(device) as gpu:
-            result = pipe(**kwargs).frames[0]
-        video = np.asarray(result)
-        if video.dtype != np.uint8:
-            video = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+                start = Image.open(image).convert("RGB") if i == 1 else Image.fromarray(parts[-1][-1])
+                kwargs["image"] = start.resize((width, height))
+            ctx.info(f"{model.id}: shot {inputs.shot.shot.id} take part {i}/{len(takes)}, {frames} frames at "
+                     f"{width}x{height}, seed {seed}")
+            with using(model, device) as pipe, GpuMeter(device) as gpu:
+                result = pipe(**kwargs).frames[0]
+            plan = resident_plan(model, device)
+            if plan is not None:
+                ctx.info(f"{model.id} memory: {plan.describe()}")
+            gpu_seconds, peak_mb = gpu_seconds + gpu.seconds, max(peak_mb, gpu.peak_mb)
+            part = _uint8(np.asarray(result))
+            if parts and part.shape[1:] != parts[0].shape[1:]:
+                part = _resized(part, parts[0].shape[2], parts[0].shape[1])
+            parts.append(part if i == 1 else part[1:])  # a continuation's first frame repeats the seed frame
+        video = np.concatenate(parts)
         self.device_used = device_name(device)
-        out = self._encode(video, d.fps, inputs, ctx)
         enc = inputs.encode
-        clip = ShotClip(shot_id=inputs.shot.shot.id, video=str(out), frames=inputs.shot.frames,
-                        duration_s=inputs.shot.frames / enc.fps, width=enc.width, height=enc.height,
-                        fps=enc.fps, source=f"{spec.id} ({spec.licence})")
-        quantities = {"gpu_seconds": round(gpu.seconds, 4) if device != "cpu" else 0.0,
-                      "frames_generated": float(video.shape[0]), "generated_video_seconds": round(video.shape[0] / d.fps, 4),
-                      "peak_gpu_memory_mb": round(gpu.peak_mb, 1), "frames_rendered": float(inputs.shot.frames)}
-        return clip, quantities
-
-    def _encode(self, video: np.ndarray, model_fps: int, inputs: VisualsInput, ctx: SkillContext) -> Path:
-        """Generated frames -> a clip of exactly the shot's frames at the delivery size and rate."""
-        enc = inputs.encode
-        raw = ctx.path(f"{inputs.shot.shot.id}.rgb")
-        raw.write_bytes(video.tobytes())
-        n, h, w = video.shape[:3]
-        duration = inputs.shot.frames / enc.fps
-        slow = max(1.0, duration / (n / model_fps))  # stretch time when the model's clip is shorter than the shot
+        seconds = inputs.shot.frames / enc.fps
+        stretch = min(MAX_STRETCH, max(1.0, seconds * d.fps / max(1, video.shape[0] - 1)))
         out = ctx.path(f"{inputs.shot.shot.id}.mp4")
         with atomic_path(out) as tmp:
-            run_ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(model_fps), "-i", raw.name,
-                        "-vf", f"setpts={slow:.6f}*PTS,scale={enc.width}:{enc.height}:force_original_aspect_ratio="
-                        f"increase:flags=lanczos,crop={enc.width}:{enc.height},fps={enc.fps},"
-                        f"tpad=stop_mode=clone:stop_duration={duration:.3f},format=yuv420p",
-                        "-frames:v", str(inputs.shot.frames), "-c:v", "libx264", "-preset", enc.preset,
-                        "-crf", str(enc.crf), "-an", tmp.name], cwd=ctx.work_dir,
+            fit_frames(video, d.fps, tmp, width=enc.width, height=enc.height, fps=enc.fps, frames=inputs.shot.frames,
+                       stretch=stretch, crf=enc.crf, preset=enc.preset, mode=options.interpolation,
                        what=f"encoding shot {inputs.shot.shot.id}")
-        raw.unlink()
-        return out
+        models = spec.id if len(takes) == 1 else f"{spec.id}+{nxt.id}" if nxt and nxt.id != spec.id else spec.id
+        clip = ShotClip(shot_id=inputs.shot.shot.id, video=str(out), frames=inputs.shot.frames,
+                        duration_s=inputs.shot.frames / enc.fps, width=enc.width, height=enc.height,
+                        fps=enc.fps, source=f"{models} ({spec.licence})"
+                        + (f", {len(takes)} takes" if len(takes) > 1 else ""))
+        quantities = {"gpu_seconds": round(gpu_seconds, 4) if device != "cpu" else 0.0,
+                      "frames_generated": float(sum(takes)), "video_takes": float(len(takes)),
+                      "generated_video_seconds": round(video.shape[0] / d.fps, 4),
+                      "peak_gpu_memory_mb": round(peak_mb, 1), "frames_rendered": float(inputs.shot.frames)}
+        return clip, quantities
+
+
+def plan_takes(seconds: float, fps: int, max_frames: int, step: int = 1, next_max: int | None = None,
+               next_step: int | None = None) -> list[int]:
+    """Frames per take: one take that covers the shot, the longest slowed ≤ MAX_STRETCH, or continuations.
+
+    A take of n frames covers (n - 1) / fps seconds with one frame to spare, so interpolation never runs
+    out at the end. Counts follow the frame rule (step*k + 1) and never exceed the model's longest take.
+    Each continuation repeats the seed frame, so it adds n - 1 new frames.
+    """
+    def rule(n: int, s: int) -> int:
+        return s * math.ceil(max(0, n - 1) / s) + 1
+
+    def longest(n: int, s: int) -> int:
+        return s * ((n - 1) // s) + 1
+
+    next_step = next_step or step
+    # A continuation must add frames: at least one frame-rule step beyond its seed frame.
+    first = longest(max_frames, step)
+    later = max(longest(next_max or max_frames, next_step), next_step + 1)
+    span = seconds * fps  # frame intervals the shot lasts at the model's rate
+    need = rule(math.ceil(span - 1e-6) + 1, step)
+    if need <= first:
+        return [need]
+    takes, have = [first], first
+    while (have - 1) * MAX_STRETCH < span - 1e-6:
+        n = min(later, rule(math.ceil(span - 1e-6) + 1 - have + 1, next_step))
+        takes.append(n)
+        have += n - 1
+    return takes
+
+
+def _start_image(inputs: VisualsInput) -> str | None:
+    """The reference image of the first character on screen that has one."""
+    return next((inputs.reference_images[c] for c in inputs.shot.shot.characters if c in inputs.reference_images),
+                None)
+
+
+def _uint8(video: np.ndarray) -> np.ndarray:
+    if video.dtype != np.uint8:
+        video = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)
+    return video
+
+
+def _resized(video: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A continuation take at the first take's size (an image-to-video model may round sizes differently)."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in video])

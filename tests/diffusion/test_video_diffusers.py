@@ -43,7 +43,7 @@ def test_video_model_renders_a_clip_compose_accepts(tiny_models, screenplay, tmp
     assert frames.shape == (ts.frames, H, W, 3)  # generated frames scaled to 9:16 and timed to the shot
     assert result.output.source.startswith("tiny-wan")
     q = result.usage.quantities
-    assert q["frames_generated"] == 9 and q["frames_rendered"] == ts.frames
+    assert q["frames_generated"] == 21 and q["video_takes"] == 1 and q["frames_rendered"] == ts.frames
     assert result.usage.device == "cpu" and result.usage.gpu_seconds == 0.0
     assert result.usage.backend == "diffusers tiny-wan"
 

@@ -25,10 +25,10 @@ def tiny_tokenizer(max_length: int):
                                    bos_token="<s>", model_max_length=max_length)
 
 
-def build_tiny_wan(folder: Path) -> Path:
-    """A text-to-video Wan pipeline at toy size (16x16 frames)."""
+def _tiny_wan_parts():
+    """The tokenizer, UMT5 text encoder and Wan VAE every tiny Wan pipeline shares (seeded: same weights each time)."""
     import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan
     from transformers import UMT5Config, UMT5EncoderModel
 
     torch.manual_seed(0)
@@ -38,6 +38,14 @@ def build_tiny_wan(folder: Path) -> Path:
                                                eos_token_id=2, decoder_start_token_id=0))
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])
+    return tokenizer, text_encoder, vae
+
+
+def build_tiny_wan(folder: Path) -> Path:
+    """A text-to-video Wan pipeline at toy size (16x16 frames)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    tokenizer, text_encoder, vae = _tiny_wan_parts()
     transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
                                         in_channels=16, out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32,
                                         num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
@@ -69,5 +77,31 @@ def build_tiny_sd(folder: Path) -> Path:
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=DDIMScheduler(steps_offset=1, clip_sample=False), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_wan_i2v(folder: Path) -> Path:
+    """An image-to-video Wan pipeline at toy size: CLIP image encoder, transformer with image cross-attention.
+
+    Same component layout as Wan2.1-I2V-14B (diffusers' own WanImageToVideoPipeline tests use these sizes), so
+    the real pipeline class runs here, prompt cleaning (ftfy) included.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    tokenizer, text_encoder, vae = _tiny_wan_parts()
+    # in_channels 36 = 16 noise + 16 image latents + 4 mask; image_dim = the CLIP hidden size.
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
+                                        in_channels=36, out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32,
+                                        num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                                        rope_max_seq_len=32, image_dim=4)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        intermediate_size=16, patch_size=1))
+    pipe = WanImageToVideoPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                                   scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+                                   image_processor=CLIPImageProcessor(crop_size=32, size=32),
+                                   image_encoder=image_encoder)
     pipe.save_pretrained(folder)
     return folder

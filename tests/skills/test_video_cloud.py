@@ -107,3 +107,22 @@ def test_the_providers_own_label_is_kept_and_recorded(screenplay, dashscope, das
     assert original["tc260"] == label  # recorded as the upstream producer's label
     kept = tmp_path / "takes" / original["file"]
     assert sha256_file(kept) == sha256_file(dashscope.files / "v1.mp4") == original["sha256"]  # unchanged
+
+
+def test_a_24_fps_clip_reaches_30_fps_without_repeated_frames(screenplay, dashscope, dashscope_account, tmp_path):
+    import av
+    import numpy as np
+
+    from microdrama.stages import EncodeSpec
+
+    inputs = shot_input(screenplay, 2.0)
+    inputs = inputs.model_copy(update={"encode": EncodeSpec(width=144, height=256, fps=30, crf=18, preset="ultrafast"),
+                                       "shot": inputs.shot.model_copy(update={"frames": 60})})
+    skill = CloudVideoRenderer()
+    clip = skill(inputs, SkillContext(tmp_path), skill.parse_options(options(dashscope_account,
+                                                                              interpolation="blend"))).output
+    with av.open(clip.video) as c:
+        frames = [f.to_ndarray(format="gray").astype(np.int16) for f in c.decode(video=0)]
+    assert len(frames) == 60
+    repeats = sum(np.abs(a - b).mean() < 0.5 for a, b in zip(frames, frames[1:]))
+    assert repeats <= 1, f"{repeats} repeated frames: the rate was raised by repeating frames (judder)"
