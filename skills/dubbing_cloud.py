@@ -8,20 +8,16 @@ converted to the project's mono 16-bit WAV and trimmed, so subtitles start with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pydantic import Field
 
 from microdrama.cloud.jobs import JobSpec
 from microdrama.cloud.skill_support import (
     CloudOptions,
+    CloudSkill,
     account_of,
     add_quantities,
     attempts_kept,
-    backend_of,
-    cloud_options,
     job_client,
-    vendor_of,
     write_provider_record,
 )
 from microdrama.errors import InputError, RenderError
@@ -29,11 +25,6 @@ from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.speech import EMOTION_PROSODY, read_wav, trim_silence, write_wav
 from microdrama.stages import DubbedLine, DubbingInput
-
-if TYPE_CHECKING:
-    import httpx
-
-    from microdrama.config import ProjectConfig
 
 NEUTRAL_RATE = 165  # words per minute a Voice calls "normal": speed 1.0
 SAMPLE_RATE = 24000
@@ -45,7 +36,7 @@ class CloudSpeechOptions(CloudOptions):
                                           "{female: [longxiaochun_v2, longwan_v2], male: [longcheng_v2]}")
 
 
-class CloudDubbing(Skill[DubbingInput, DubbedLine, CloudSpeechOptions]):
+class CloudDubbing(CloudSkill, Skill[DubbingInput, DubbedLine, CloudSpeechOptions]):
     name = "dubbing-cloud"
     stage = "dubbing"
     version = "1"
@@ -54,19 +45,6 @@ class CloudDubbing(Skill[DubbingInput, DubbedLine, CloudSpeechOptions]):
     Input = DubbingInput
     Output = DubbedLine
     Options = CloudSpeechOptions
-
-    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
-        self.transport = transport
-
-    @classmethod
-    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
-        return cloud_options(cls.name, config)
-
-    def backend_for(self, options: CloudSpeechOptions) -> str:
-        return backend_of(options)
-
-    def vendor_for(self, options: CloudSpeechOptions) -> str | None:
-        return vendor_of(options)
 
     def quote(self, inputs: DubbingInput, options: CloudSpeechOptions) -> dict[str, float]:
         return {"tts_characters": float(len(inputs.text)), "api_calls": 1.0}

@@ -7,20 +7,16 @@ episode. The answer is kept as PNG; the provider's own labels are recorded, neve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from PIL import Image
 
 from microdrama.cloud.jobs import JobSpec
 from microdrama.cloud.skill_support import (
     CloudOptions,
+    CloudSkill,
     account_of,
     add_quantities,
     attempts_kept,
-    backend_of,
-    cloud_options,
     job_client,
-    vendor_of,
     write_provider_record,
 )
 from microdrama.diffusion_registry import seed_for
@@ -28,13 +24,8 @@ from microdrama.errors import RenderError
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import Keyframe, KeyframeInput
 
-if TYPE_CHECKING:
-    import httpx
 
-    from microdrama.config import ProjectConfig
-
-
-class CloudKeyframe(Skill[KeyframeInput, Keyframe, CloudOptions]):
+class CloudKeyframe(CloudSkill, Skill[KeyframeInput, Keyframe, CloudOptions]):
     name = "keyframe-cloud"
     stage = "keyframe"
     version = "1"
@@ -43,19 +34,6 @@ class CloudKeyframe(Skill[KeyframeInput, Keyframe, CloudOptions]):
     Input = KeyframeInput
     Output = Keyframe
     Options = CloudOptions
-
-    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
-        self.transport = transport
-
-    @classmethod
-    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
-        return cloud_options(cls.name, config)
-
-    def backend_for(self, options: CloudOptions) -> str:
-        return backend_of(options)
-
-    def vendor_for(self, options: CloudOptions) -> str | None:
-        return vendor_of(options)
 
     def quote(self, inputs: KeyframeInput, options: CloudOptions) -> dict[str, float]:
         return {"api_images": 1.0, "api_calls": 1.0}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -21,13 +21,11 @@ from microdrama.cloud import adapter_for
 from microdrama.cloud.jobs import JobSpec
 from microdrama.cloud.skill_support import (
     CloudOptions,
+    CloudSkill,
     account_of,
     add_quantities,
     attempts_kept,
-    backend_of,
-    cloud_options,
     job_client,
-    vendor_of,
     video_tier,
     write_provider_record,
 )
@@ -36,12 +34,6 @@ from microdrama.errors import InputError
 from microdrama.media import MAX_STRETCH, probe, retime_filter, run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ShotClip, VisualsInput
-
-if TYPE_CHECKING:
-    import httpx
-
-    from microdrama.config import ProjectConfig
-
 
 
 class CloudVideoOptions(CloudOptions):
@@ -53,7 +45,7 @@ class CloudVideoOptions(CloudOptions):
                                                   "by repeating frames")
 
 
-class CloudVideoRenderer(Skill[VisualsInput, ShotClip, CloudVideoOptions]):
+class CloudVideoRenderer(CloudSkill, Skill[VisualsInput, ShotClip, CloudVideoOptions]):
     name = "video-cloud"
     stage = "visuals"
     version = "1"
@@ -62,19 +54,6 @@ class CloudVideoRenderer(Skill[VisualsInput, ShotClip, CloudVideoOptions]):
     Input = VisualsInput
     Output = ShotClip
     Options = CloudVideoOptions
-
-    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
-        self.transport = transport  # tests hand in nothing: the fakes are real loopback servers
-
-    @classmethod
-    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
-        return cloud_options(cls.name, config)
-
-    def backend_for(self, options: CloudVideoOptions) -> str:
-        return backend_of(options)
-
-    def vendor_for(self, options: CloudVideoOptions) -> str | None:
-        return vendor_of(options)
 
     def quote(self, inputs: VisualsInput, options: CloudVideoOptions) -> dict[str, float]:
         plan = self.plan(inputs, options)

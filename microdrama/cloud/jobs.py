@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 from pydantic import Field, field_validator
@@ -37,6 +36,7 @@ from pydantic import Field, field_validator
 from microdrama.domain import Strict
 from microdrama.errors import InputError, MicrodramaError
 from microdrama.files import atomic_path, atomic_write_text
+from microdrama.llm.provider import host_of, plain_api_url
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 JobKind = Literal["video", "image", "speech"]
@@ -64,18 +64,11 @@ class CloudProvider(Strict):
     @field_validator("base_url")
     @classmethod
     def _plain_url(cls, v: str) -> str:
-        parsed = urlparse(v)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("base_url must be an http(s) URL such as https://dashscope.aliyuncs.com/api/v1")
-        secret = [k for k in parse_qs(parsed.query) if "key" in k.lower() or "token" in k.lower()]
-        if parsed.username or parsed.password or secret:
-            raise ValueError("base_url must not carry a key; put it in the variable named by api_key_env")
-        return v.rstrip("/")
+        return plain_api_url(v, "https://dashscope.aliyuncs.com/api/v1", "the variable named by api_key_env")
 
     @property
     def host(self) -> str:
-        parsed = urlparse(self.base_url)
-        return parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        return host_of(self.base_url)
 
     def api_key(self) -> str:
         key = os.environ.get(self.api_key_env)
@@ -158,10 +151,11 @@ class Adapter(ABC):
         """The task id from the submit answer; or, for synchronous kinds, the finished JobState."""
 
     def poll(self, task_id: str) -> Call:
-        raise NotImplementedError(f"{self.name} answers synchronously")
+        """Asynchronous adapters only; a synchronous one answers in `accepted`, so nothing calls this."""
+        raise TypeError(f"{self.name} answers at once: there is no task to poll")
 
     def status(self, payload: Any) -> JobState:
-        raise NotImplementedError(f"{self.name} answers synchronously")
+        raise TypeError(f"{self.name} answers at once: there is no task status to read")
 
     def video_durations(self, model: str) -> tuple[float, ...]:
         """The clip lengths (seconds) this model can be asked for, shortest first."""

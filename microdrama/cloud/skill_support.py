@@ -32,6 +32,26 @@ class CloudOptions(Strict):
     extra: dict[str, Any] = Field(default_factory=dict, description="provider parameters passed through as they are")
 
 
+class CloudSkill:
+    """What every cloud skill shares, mixed in before `Skill`: its account comes from the config's `cloud:`,
+    the ledger sees the provider, model and host as the backend and the provider's company as the vendor."""
+
+    name: str
+
+    def __init__(self, transport: "httpx.BaseTransport | None" = None) -> None:
+        self.transport = transport  # tests use real loopback fakes; a transport is for in-process ones
+
+    @classmethod
+    def options_from_config(cls, config: "ProjectConfig") -> dict[str, Any]:
+        return cloud_options(cls.name, config)
+
+    def backend_for(self, options: CloudOptions) -> str:
+        return backend_of(options)
+
+    def vendor_for(self, options: CloudOptions) -> str | None:
+        return vendor_of(options)
+
+
 def cloud_options(skill_name: str, config: "ProjectConfig") -> dict[str, Any]:
     """The skill's options with its `account` looked up in the config's `cloud:` accounts."""
     options = dict(config.options.get(skill_name, {}))

@@ -20,6 +20,25 @@ PROVIDER_KEY_ENVS = {"api.openai.com": "OPENAI_API_KEY", "dashscope.aliyuncs.com
                      "api.deepseek.com": "DEEPSEEK_API_KEY", "api.moonshot.cn": "MOONSHOT_API_KEY"}
 
 
+def plain_api_url(value: str, example: str, key_hint: str) -> str:
+    """An API root without a key in it: keys live in the environment, never in a config, log or ledger."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"base_url must be an http(s) URL such as {example}")
+    secret_query = [k for k in parse_qs(parsed.query) if "key" in k.lower() or "token" in k.lower()]
+    if parsed.username or parsed.password or secret_query:
+        # Never echo the value: it would land in logs, the manifest and the append-only ledger.
+        raise ValueError(f"base_url must not carry a key or password; put the key in {key_hint} and give the "
+                         f"plain URL, e.g. {example}")
+    return value.rstrip("/")
+
+
+def host_of(url: str) -> str:
+    """host[:port] of an API root: what identities and rate cards name, never the key."""
+    parsed = urlparse(url)
+    return parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+
+
 class ProviderConfig(Strict):
     base_url: str = Field(description="OpenAI-compatible endpoint, e.g. https://api.deepseek.com/v1")
     model: str = Field(min_length=1, description="model name, e.g. deepseek-chat, qwen-plus")
@@ -40,20 +59,11 @@ class ProviderConfig(Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        parsed = urlparse(v)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("base_url must be an http(s) URL such as https://api.deepseek.com/v1")
-        secret_query = [k for k in parse_qs(parsed.query) if "key" in k.lower() or "token" in k.lower()]
-        if parsed.username or parsed.password or secret_query:
-            # Never echo the value: it would land in logs, the manifest and the append-only ledger.
-            raise ValueError(f"base_url must not carry a key or password; put the key in {ENV_KEY} "
-                             "(or api_key_env) and give the plain URL, e.g. https://api.deepseek.com/v1")
-        return v.rstrip("/")
+        return plain_api_url(v, "https://api.deepseek.com/v1", f"{ENV_KEY} (or api_key_env)")
 
     @property
     def host(self) -> str:
-        parsed = urlparse(self.base_url)
-        return parsed.hostname + (f":{parsed.port}" if parsed.port else "")
+        return host_of(self.base_url)
 
     @property
     def identity(self) -> str:
