@@ -201,7 +201,7 @@ def quote(
     from microdrama.run import check_stages, configure
 
     cfg, _ = configure(ProjectConfig.load(config))
-    check_stages(cfg)
+    check_stages(cfg, keys=False)  # pricing sends nothing: no key needed yet
     q = quote_episode(read_source(source), cfg, takes=takes)
     table = Table(title=f"Quote: {q.total} {q.currency} ({takes} take(s) per shot)")
     for col in ("stage", "skill", "item", "quantities", q.currency, "vendor"):

@@ -81,6 +81,7 @@ def quote_episode(material: Brief | Screenplay, config: ProjectConfig, takes: in
     def add(stage: str, skill_name: str, item: str, inputs) -> None:
         skill = registry.create(skill_name)
         options = skill.parse_options(skill.options_from_config(config))
+        skill.check_inputs(inputs, options)  # what a skill will refuse is refused now, before anything is paid for
         quantities = skill.quote(inputs, options)
         if not quantities:
             return

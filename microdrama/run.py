@@ -219,8 +219,9 @@ def used_stages(config: ProjectConfig) -> list[str]:
     return [s for s in type(config.stages).model_fields if s not in UNUSED_STAGES[config.render.mode]]
 
 
-def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None) -> None:
-    """Every chosen skill exists, serves its stage, and accepts its options: checked before a run writes."""
+def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None, keys: bool = True) -> None:
+    """Every chosen skill exists, serves its stage, and accepts its options (and, with `keys`, every model-API
+    account has its key): checked before a run writes."""
     registry = registry or default_registry()
     for stage in used_stages(config):
         skill_cls = registry.get(getattr(config.stages, stage))
@@ -230,6 +231,13 @@ def check_stages(config: ProjectConfig, registry: SkillRegistry | None = None) -
     for name in config.options:
         skill_cls = registry.get(name)  # unknown names get a suggestion
         skill_cls().parse_options(skill_cls.options_from_config(config))
+    from microdrama.cloud.jobs import CloudProvider
+
+    for stage in used_stages(config) if keys else []:  # a missing key fails now, not at the first paid call
+        skill = registry.create(getattr(config.stages, stage))
+        provider = getattr(skill.parse_options(skill.options_from_config(config)), "provider", None)
+        if isinstance(provider, CloudProvider):
+            provider.api_key()
     for i, bed in enumerate(config.music):
         if not Path(bed.file).is_file():
             raise InputError(f"music[{i}].file: {bed.file} does not exist")

@@ -56,3 +56,20 @@ def test_the_opening_card_shows_the_filing_number_in_the_episode_language():
     assert opening_text(config, "zh") == "备案号：沪网微剧备2026001"
     assert opening_text(config, "en") == "Filing No. 沪网微剧备2026001"
     assert opening_text(ProjectConfig(), "zh") is None
+
+
+def test_a_model_api_account_without_its_key_is_refused_before_the_run(monkeypatch):
+    from microdrama.config import ProjectConfig
+    from microdrama.domain import parse_model
+    from microdrama.errors import InputError
+    from microdrama.run import check_stages
+
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    config = parse_model(ProjectConfig, {
+        "project_code": "RD-K", "stages": {"visuals": "video-cloud"},
+        "cloud": {"ali": {"adapter": "dashscope", "base_url": "https://dashscope.aliyuncs.com/api/v1",
+                          "api_key_env": "NO_SUCH_KEY_VAR"}},
+        "options": {"video-cloud": {"account": "ali", "model": "wan2.2-t2v-plus"}}})
+    with pytest.raises(InputError, match="set the environment variable NO_SUCH_KEY_VAR"):
+        check_stages(config)
+    check_stages(config, keys=False)  # pricing needs no key
