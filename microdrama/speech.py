@@ -23,6 +23,20 @@ EMOTION_PROSODY: dict[Emotion, tuple[float, int]] = {
 }
 
 
+# How a line's emotion is said to engines that take a natural-language instruction (CosyVoice v3 `instruction`,
+# Qwen-TTS instruct `instructions`, OpenAI gpt-4o-mini-tts `instructions`), in the line's language.
+EMOTION_INSTRUCTIONS: dict[Emotion, dict[str, str]] = {
+    Emotion.neutral: {"zh": "用自然平稳的语气说", "en": "Speak naturally and evenly."},
+    Emotion.angry: {"zh": "用愤怒、咬牙切齿的语气说", "en": "Speak angrily, sharp and forceful."},
+    Emotion.sad: {"zh": "用悲伤、低沉的语气慢慢说", "en": "Speak sadly, low and slow."},
+    Emotion.happy: {"zh": "用开心、轻快的语气说", "en": "Speak happily, light and bright."},
+    Emotion.fearful: {"zh": "用害怕、颤抖的语气说", "en": "Speak fearfully, with a trembling voice."},
+    Emotion.surprised: {"zh": "用惊讶的语气说", "en": "Speak with surprise."},
+    Emotion.cold: {"zh": "用冷漠、克制的语气说", "en": "Speak coldly, flat and restrained."},
+    Emotion.tender: {"zh": "用温柔、轻声的语气说", "en": "Speak tenderly and softly."},
+}
+
+
 def trim_silence(samples: np.ndarray, sample_rate: int, threshold: int = 250, pad_s: float = 0.03) -> np.ndarray:
     """Drop leading/trailing silence so subtitles start when the voice starts."""
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)

@@ -23,7 +23,7 @@ from microdrama.cloud.skill_support import (
 from microdrama.errors import InputError, RenderError
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
-from microdrama.speech import EMOTION_PROSODY, read_wav, trim_silence, write_wav
+from microdrama.speech import EMOTION_INSTRUCTIONS, EMOTION_PROSODY, read_wav, trim_silence, write_wav
 from microdrama.stages import DubbedLine, DubbingInput
 
 NEUTRAL_RATE = 165  # words per minute a Voice calls "normal": speed 1.0
@@ -31,6 +31,9 @@ SAMPLE_RATE = 24000
 
 
 class CloudSpeechOptions(CloudOptions):
+    instruct: bool = Field(True, description="also say the line's emotion as an instruction to engines that take "
+                                             "one (CosyVoice v3, Qwen-TTS instruct, gpt-4o-mini-tts); speed is always "
+                                             "set")
     voices: dict[str, list[str]] = Field(
         default_factory=dict, description="provider voice names per gender, picked by a character's variant, e.g. "
                                           "{female: [longxiaochun_v2, longwan_v2], male: [longcheng_v2]}")
@@ -72,8 +75,9 @@ class CloudDubbing(CloudSkill, Skill[DubbingInput, DubbedLine, CloudSpeechOption
         client = job_client(options, ctx, self.transport)
         rate_factor, _pitch = EMOTION_PROSODY[inputs.emotion]
         speed = round(min(2.0, max(0.5, inputs.voice.rate / NEUTRAL_RATE * rate_factor)), 3)
+        instruction = EMOTION_INSTRUCTIONS[inputs.emotion][inputs.language] if options.instruct else None
         spec = JobSpec(kind="speech", model=options.model, text=inputs.text, voice=self.voice_name(inputs, options),
-                       speed=speed, extra=options.extra)
+                       speed=speed, instruction=instruction, extra=options.extra)
         outcome = client.run(spec, ctx.work_dir / "answer", inputs.line_id)
         raw = ctx.path(f"{inputs.line_id}.raw.wav")
         run_ffmpeg(["-y", "-i", outcome.files[0], "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", raw],

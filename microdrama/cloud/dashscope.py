@@ -92,12 +92,14 @@ class DashScopeAdapter(Adapter):
                         json={"model": spec.model, "input": {"prompt": spec.prompt[:800]},
                               "parameters": {**parameters, **spec.extra}})
         if spec.model.startswith("qwen"):  # Qwen-TTS: text up to 600 characters, a WAV URL back
+            said = {"instructions": spec.instruction} if spec.instruction and "instruct" in spec.model else {}
             return Call("POST", "/services/aigc/multimodal-generation/generation",
                         json={"model": spec.model, "input": {"text": spec.text, "voice": spec.voice or "Cherry",
-                                                             **spec.extra}})
+                                                             **said, **spec.extra}})
+        said = {"instruction": spec.instruction} if spec.instruction and not spec.model.endswith("-v2") else {}
         return Call("POST", "/services/audio/tts/SpeechSynthesizer", json={"model": spec.model, "input": {
             "text": spec.text, "voice": spec.voice or "longanyang", "format": "wav", "sample_rate": 24000,
-            "rate": round(min(2.0, max(0.5, spec.speed)), 3), "enable_aigc_tag": True, **spec.extra}})
+            "rate": round(min(2.0, max(0.5, spec.speed)), 3), "enable_aigc_tag": True, **said, **spec.extra}})
 
     def _video(self, spec: JobSpec) -> Call:
         w, h = self.video_size(spec.model, spec.width or 720, spec.height or 1280)
@@ -107,6 +109,8 @@ class DashScopeAdapter(Adapter):
         if spec.seed is not None:
             parameters["seed"] = spec.seed
         inputs: dict[str, Any] = {"prompt": spec.prompt[:800]}
+        if spec.model.startswith("wan2.6-i2v-flash"):
+            parameters["audio"] = False  # sound is added later; a silent clip is also the cheaper tier
         if spec.image:  # image-to-video: the first frame decides the shape; the tier decides the size
             inputs["img_url"] = data_uri(Path(spec.image))
             parameters["resolution"] = next(t for t, size in VERTICAL.items() if max(size) == max(w, h))

@@ -99,6 +99,8 @@ class JobSpec(Strict):
     height: int | None = Field(None, ge=64, le=8192)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     speed: float = Field(1.0, gt=0.2, lt=5, description="speech rate")
+    instruction: str | None = Field(None, description="speech: how to say it, for engines that take a "
+                                                      "natural-language instruction")
     extra: dict[str, Any] = Field(default_factory=dict, description="provider-specific parameters, passed through")
 
     def fingerprint(self) -> str:

@@ -109,7 +109,9 @@ class OpenAIMediaAdapter(Adapter):
             raise InputError("openai /audio/speech needs words to say: JobSpec.text is empty")
         body = {"model": spec.model, "input": spec.text, "voice": spec.voice or "alloy", "response_format": "wav",
                 "speed": round(min(4.0, max(0.25, spec.speed)), 3)}  # the spec's range is 0.25-4.0
-        return Call("POST", "/audio/speech", json={**body, **spec.extra},  # e.g. instructions (not for tts-1*)
+        if spec.instruction and not spec.model.startswith("tts-1"):  # tts-1 and tts-1-hd take no instructions
+            body["instructions"] = spec.instruction
+        return Call("POST", "/audio/speech", json={**body, **spec.extra},
                     headers={"Accept": "application/octet-stream"})
 
     def _video(self, spec: JobSpec) -> Call:

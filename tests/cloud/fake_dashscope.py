@@ -10,6 +10,9 @@ BASE = "/api/v1"
 
 
 class FakeDashScope(FakeProvider):
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.requests: list[dict] = []  # synchronous (speech) request bodies, as sent
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         path = path.split("?")[0]
         if not path.startswith(BASE):
@@ -25,6 +28,7 @@ class FakeDashScope(FakeProvider):
             if scripted:
                 return scripted
             self.submissions += 1
+            self.requests.append(request)
             text = request["input"]["text"]
             name = f"a{self.submissions}.wav"
             (self.files / name).write_bytes(self.make_wav(text))

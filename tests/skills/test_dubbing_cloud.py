@@ -39,3 +39,12 @@ class TestDubbingCloudContract(SkillContract):
     @pytest.fixture
     def case(self, dashscope, dashscope_account):
         return Case(CloudDubbing(), LINE, options(dashscope_account))
+
+
+@pytest.mark.parametrize("model,said", [("cosyvoice-v3-flash", "用愤怒、咬牙切齿的语气说"), ("cosyvoice-v2", None)])
+def test_the_lines_emotion_is_said_as_an_instruction_where_the_engine_takes_one(dashscope, dashscope_account,
+                                                                              tmp_path, model, said):
+    skill = CloudDubbing()
+    skill(skill.parse_input(LINE), SkillContext(tmp_path), skill.parse_options(options(dashscope_account, model=model)))
+    sent = dashscope.requests[-1]["input"]
+    assert sent.get("instruction") == said and sent["rate"] > 1.0  # angry: faster as well
