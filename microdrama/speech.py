@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from microdrama.domain import Emotion
+from microdrama.errors import RenderError
 from microdrama.files import atomic_path
 
 # How emotion colours delivery: (rate factor, pitch offset). Subtle on purpose.
@@ -62,3 +63,19 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1).astype(np.int16)
     return rate, data
+
+
+def finish_line(ctx, inputs, samples: np.ndarray, sample_rate: int, voice: str, engine: str):
+    """A dubbing engine's samples as the line's trimmed WAV in `ctx`, with the DubbedLine and the quantities
+    every dubbing skill reports; an engine that made only silence is an error, never an empty line."""
+    from microdrama.stages import DubbedLine
+
+    samples = trim_silence(samples, sample_rate)
+    if samples.size == 0:
+        raise RenderError(f"{engine} produced no audio for line {inputs.line_id} ({inputs.text!r})")
+    out = ctx.path(f"{inputs.line_id}.wav")
+    write_wav(out, samples, sample_rate)
+    duration = samples.size / sample_rate
+    line = DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=sample_rate,
+                      voice=voice)
+    return line, {"tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}

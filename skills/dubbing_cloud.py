@@ -20,10 +20,10 @@ from microdrama.cloud.skill_support import (
     job_client,
     write_provider_record,
 )
-from microdrama.errors import InputError, RenderError
+from microdrama.errors import InputError
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
-from microdrama.speech import EMOTION_INSTRUCTIONS, EMOTION_PROSODY, read_wav, trim_silence, write_wav
+from microdrama.speech import EMOTION_INSTRUCTIONS, EMOTION_PROSODY, finish_line, read_wav
 from microdrama.stages import DubbedLine, DubbingInput
 
 NEUTRAL_RATE = 165  # words per minute a Voice calls "normal": speed 1.0
@@ -83,16 +83,11 @@ class CloudDubbing(CloudSkill, Skill[DubbingInput, DubbedLine, CloudSpeechOption
         run_ffmpeg(["-y", "-i", outcome.files[0], "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", raw],
                    what="decode the provider's audio")
         rate, samples = read_wav(raw)
-        samples = trim_silence(samples, rate)
         raw.unlink()
-        if samples.size == 0:
-            raise RenderError(f"{client.adapter.name} returned silence for line {inputs.line_id} ({inputs.text!r})")
-        out = ctx.path(f"{inputs.line_id}.wav")
-        write_wav(out, samples, rate)
+        line, measured = finish_line(ctx, inputs, samples, rate, engine=client.adapter.name,
+                                     voice=f"{client.adapter.name} {options.model} {spec.voice} speed×{speed:.2f}")
         write_provider_record(ctx, client.adapter, options, [outcome])
         quantities = add_quantities([outcome])
-        quantities.setdefault("tts_characters", float(len(inputs.text)))
-        duration = samples.size / rate
-        quantities["audio_seconds"] = round(duration, 4)
-        return DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=rate,
-                          voice=f"{client.adapter.name} {options.model} {spec.voice} speed×{speed:.2f}"), quantities
+        quantities.setdefault("tts_characters", measured["tts_characters"])
+        quantities["audio_seconds"] = measured["audio_seconds"]
+        return line, quantities

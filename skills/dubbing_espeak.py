@@ -16,7 +16,7 @@ from microdrama.domain import Language, Voice
 from microdrama.errors import InputError, RenderError
 from microdrama.espeak import EspeakError, speak
 from microdrama.skill import Skill, SkillContext
-from microdrama.speech import EMOTION_PROSODY, trim_silence, write_wav
+from microdrama.speech import EMOTION_PROSODY, finish_line
 from microdrama.stages import DubbedLine, DubbingInput, NoOptions
 
 LANGUAGE_VOICES = {"zh": "cmn", "en": "en-us"}
@@ -54,12 +54,4 @@ class EspeakDubbing(Skill[DubbingInput, DubbedLine, NoOptions]):
             sample_rate = w.getframerate()
             samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
         raw.unlink()
-        samples = trim_silence(samples, sample_rate)
-        if samples.size == 0:
-            raise RenderError(f"espeak-ng produced no audio for line {inputs.line_id} ({inputs.text!r})")
-        out = ctx.path(f"{inputs.line_id}.wav")
-        write_wav(out, samples, sample_rate)
-        duration = samples.size / sample_rate
-        result = DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=sample_rate,
-                            voice=name)
-        return result, {"tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}
+        return finish_line(ctx, inputs, samples, sample_rate, voice=name, engine="espeak-ng")

@@ -22,10 +22,10 @@ from pathlib import Path
 from pydantic import Field
 
 from microdrama.domain import Strict
-from microdrama.errors import InputError, RenderError
+from microdrama.errors import InputError
 from microdrama.kokoro import SAMPLE_RATE, load_voices, model_at, phonemize, pick_voice, synthesise
 from microdrama.skill import Skill, SkillContext
-from microdrama.speech import EMOTION_PROSODY, trim_silence, write_wav
+from microdrama.speech import EMOTION_PROSODY, finish_line
 from microdrama.stages import DubbedLine, DubbingInput
 
 NEUTRAL_RATE = 165  # words per minute a Voice calls "normal": Kokoro speed 1.0
@@ -79,13 +79,6 @@ class KokoroDubbing(Skill[DubbingInput, DubbedLine, KokoroOptions]):
         rate_factor, _pitch = EMOTION_PROSODY[inputs.emotion]
         speed = speed_for(inputs.voice.rate, rate_factor)
         phonemes = phonemize(inputs.text, inputs.language)
-        samples = trim_silence(synthesise(phonemes, voices[voice_id], speed, model_at(options.model),
-                                          options.threads), SAMPLE_RATE)
-        if samples.size == 0:
-            raise RenderError(f"Kokoro produced no audio for line {inputs.line_id} ({inputs.text!r})")
-        out = ctx.path(f"{inputs.line_id}.wav")
-        write_wav(out, samples, SAMPLE_RATE)
-        duration = samples.size / SAMPLE_RATE
-        return DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=SAMPLE_RATE,
-                          voice=f"kokoro {voice_id} speed×{speed:.2f}"), {
-            "tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}
+        samples = synthesise(phonemes, voices[voice_id], speed, model_at(options.model), options.threads)
+        return finish_line(ctx, inputs, samples, SAMPLE_RATE, voice=f"kokoro {voice_id} speed×{speed:.2f}",
+                           engine="Kokoro")

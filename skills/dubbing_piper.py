@@ -21,10 +21,10 @@ import numpy as np
 from pydantic import Field
 
 from microdrama.domain import Strict, Voice
-from microdrama.errors import InputError, RenderError
+from microdrama.errors import InputError
 from microdrama.piper import PiperVoice, speak
 from microdrama.skill import Skill, SkillContext
-from microdrama.speech import EMOTION_PROSODY, read_wav, trim_silence, write_wav
+from microdrama.speech import EMOTION_PROSODY, finish_line, read_wav
 from microdrama.stages import DubbedLine, DubbingInput
 
 NEUTRAL_RATE = 165  # words per minute a Voice calls "normal"
@@ -92,12 +92,5 @@ class PiperDubbing(Skill[DubbingInput, DubbedLine, PiperOptions]):
               noise_w=options.noise_w, seed=options.seed)
         sample_rate, samples = read_wav(raw)
         raw.unlink()
-        samples = trim_silence(shift_pitch(samples, pitch), sample_rate)
-        if samples.size == 0:
-            raise RenderError(f"Piper produced no audio for line {inputs.line_id} ({inputs.text!r})")
-        out = ctx.path(f"{inputs.line_id}.wav")
-        write_wav(out, samples, sample_rate)
-        duration = samples.size / sample_rate
-        return DubbedLine(line_id=inputs.line_id, audio=str(out), duration_s=duration, sample_rate=sample_rate,
-                          voice=f"{voice.model.stem} pitch×{pitch:.2f} pace×{pace:.2f}"), {
-            "tts_characters": float(len(inputs.text)), "audio_seconds": round(duration, 4)}
+        return finish_line(ctx, inputs, shift_pitch(samples, pitch), sample_rate,
+                           voice=f"{voice.model.stem} pitch×{pitch:.2f} pace×{pace:.2f}", engine="Piper")
