@@ -90,3 +90,31 @@ def dashscope_account(dashscope):
     return CloudProvider(adapter="dashscope", base_url=f"{dashscope.url}/api/v1", api_key_env="DASHSCOPE_TEST_KEY",
                          poll_interval_s=0, backoff_s=0, max_retries=2,
                          requests_per_minute=100000)
+
+
+# ---- headless Chromium (Debian's package) through Playwright, for the browser tests -------------------------
+
+CHROMIUM = os.environ.get("MICRODRAMA_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (Playwright's event loop is not left running under other tests). Skipped where the Debian package is absent, except under
+    `.ci/run` (MICRODRAMA_REQUIRE_BROWSER=1), where a missing browser is a failure."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("MICRODRAMA_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+        pytest.skip(f"no browser at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
