@@ -26,9 +26,10 @@ from rich.text import Text
 from microdrama.env import apply_offline_defaults
 from microdrama.errors import MicrodramaError
 
-apply_offline_defaults()
-# On the terminal a failed run shows one short error; Prefect's tracebacks go to OUT/microdrama.log.
+# On the terminal a failed run shows one short error; Prefect's tracebacks go to OUT/microdrama.log. Progress
+# lines still reach the run's log on the server (env.py: flow-run loggers at INFO, apart from the console).
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+apply_offline_defaults()
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # long paths stay whole, for copying
@@ -111,6 +112,9 @@ app.add_typer(label_app, name="label")
 filing_app = _App(help="Filing packs: planning filing (规划备案) and online filing (上线备案).",
                          no_args_is_help=True)
 app.add_typer(filing_app, name="filing")
+app.command("export")(__import__("microdrama.cli_deliver", fromlist=["export"]).export)  # deliverables
+app.command("deploy")(__import__("microdrama.cli_prefect", fromlist=["deploy"]).deploy)  # pools, deployments
+app.command("worker")(__import__("microdrama.cli_prefect", fromlist=["worker"]).worker)  # a pinned worker
 
 
 def _demo_brief() -> Path:
@@ -187,6 +191,36 @@ def episode(
 
 
 @app.command()
+def studio(
+    out: Path = typer.Option(Path("out"), help="the output root whose run folders the studio shows"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on; anything but loopback needs --token"),
+    port: int = typer.Option(8765, min=1, max=65535),
+    token: Optional[str] = typer.Option(None, envvar="MICRODRAMA_STUDIO_TOKEN",
+                                        help="access token (required off loopback): open the printed address once"),
+    config: Optional[Path] = typer.Option(None, help="project config for episodes that have no manifest yet"),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="model-API spending cap per episode (RMB)"),
+) -> None:
+    """Review, approve, redo and edit takes in the browser, with one warm render worker."""
+    import secrets
+
+    import uvicorn
+
+    from microdrama.config import ProjectConfig
+    from microdrama.pipelines.studio import RenderWorker
+    from microdrama.studio.app import LOOPBACK, create_app
+
+    if host not in LOOPBACK and not token:
+        raise MicrodramaError(f"--host {host} opens the studio to the network: give --token (or set "
+                              "MICRODRAMA_STUDIO_TOKEN), e.g. --token " + secrets.token_urlsafe(16))
+    cfg = ProjectConfig.load(config) if config else None
+    with _flow_log(out):
+        application = create_app(out, RenderWorker().start(), token=token, config=cfg, budget_rmb=budget)
+        address = f"http://{'[' + host + ']' if ':' in host else host}:{port}/" + (f"?token={token}" if token else "")
+        err.print(f"studio: open {address}  (Ctrl-C to stop)", markup=False, highlight=False)
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def quote(
     source: Path = typer.Argument(..., help="a brief or a screenplay (YAML or JSON)"),
     config: Optional[Path] = typer.Option(None, help="project config YAML (its stages, accounts and rate card)"),
@@ -226,6 +260,8 @@ def series(
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     budget: Optional[float] = BudgetOpt,
     takes: int = TakesOpt,
+    deployment: Optional[str] = typer.Option(None, help="episode deployment to run episodes on workers "
+                                             "(`microdrama deploy` makes `episode/microdrama-gpu`)"),
 ) -> None:
     """Render a whole series; a failed episode is reported and the others still finish (exit 1 if any failed)."""
     from microdrama.config import ProjectConfig
@@ -236,12 +272,12 @@ def series(
     check_stages(cfg)
     for note in notes:
         err.print(note, markup=False)
-    from microdrama.pipelines.series import SeriesSpec, series_flow
+    from microdrama.pipelines.series import SeriesSpec, run_series
 
     load_model(SeriesSpec, spec)  # fail fast on a bad spec
     with _flow_log(out):
-        summary = series_flow(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force,
-                              budget_rmb=budget, takes=takes)
+        summary = run_series(spec_path=spec, config=cfg, out_dir=out, parallel=parallel, force=force,
+                             budget_rmb=budget, takes=takes, deployment=deployment)
     table = Table(title=f"{summary.title}: {len(summary.episodes) - len(summary.failed)}/{len(summary.episodes)} "
                         f"episodes in {summary.wall_seconds:.0f} s")
     for col in ("episode", "result", "length", "wall", "steps run", "cost (RMB)"):

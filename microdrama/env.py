@@ -16,7 +16,12 @@ OFFLINE_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LEVEL": "WARNING",  # Prefect's own client and engine chatter
+    # A run's progress lines go to its log on the server at INFO, where the team reads them; the console
+    # handler stays at WARNING, so a terminal shows them once (the pipeline prints its own progress).
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
     # The in-process server can log a spurious "Error flushing events" traceback while the process
     # exits right after a fast flow (an upstream shutdown race); the run itself is complete.
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",

@@ -23,12 +23,28 @@ from microdrama.config import ProjectConfig
 from microdrama.domain import Screenplay, Strict, load_model
 from microdrama.errors import InputError
 from microdrama.files import atomic_write_text, save_workbook, sha256_file
+from microdrama.html_fonts import FONT_STACK, MONO_STACK, embed_font
 from microdrama.voices import cast_record, describe_cast
 
 AI_DECLARATION_ZH = ("本剧使用人工智能技术生成或合成部分或全部内容（画面、配音、字幕），已按《人工智能生成合成内容标识办法》"
                      "及 GB 45438-2025 添加显式标识与隐式标识。")
 AI_DECLARATION_EN = ("This drama contains content generated or synthesised by AI (pictures, voices, subtitles), labelled "
                      "visibly and in metadata under the Measures for Labelling AI-Generated Content and GB 45438-2025.")
+
+
+DRAMA_TYPES = {1: "1 漫剧", 2: "2 真人", 3: "3 数字真人"}
+# The filing platform's field names, as a person reads them (the JSON keeps the field names themselves).
+FIELD_LABELS = {
+    "cost_of_production (万元)": "制作成本 cost of production (万元)",
+    "content_declared (AI-generated)": "AI 内容声明 AI-generated content declared",
+    "drama_type": "剧目类型 drama type",
+    "剧目类型 drama_type": "剧目类型 drama type",
+    "episode": "集 episode", "title": "标题 title", "duration_s": "时长 duration (s)", "synopsis": "梗概 synopsis",
+    "sha256": "文件哈希 SHA-256 of the cut", "label_check": "标识检查 AI label check",
+    "actual_cost_rmb": "实际成本 actual cost (RMB)", "human_review": "人工审核 human review of the takes",
+}
+FIELD_VALUES = {"content_declared (AI-generated)": {"1": "1 是 yes"},
+                "drama_type": {str(k): v for k, v in DRAMA_TYPES.items()}}
 
 
 class Tier(Strict):
@@ -110,7 +126,7 @@ def plan_pack(screenplay: Screenplay, config: ProjectConfig, on: date, cost_per_
         ("审查层级 review tier", tier),
         ("层级依据 tier basis", f"{reason}. Source: {scheme.source}"),
         ("AI 生成声明 AI declaration", AI_DECLARATION_ZH if zh else AI_DECLARATION_EN),
-        ("剧目类型 drama_type", {1: "1 漫剧", 2: "2 真人", 3: "3 数字真人"}[f.drama_type]),
+        ("剧目类型 drama_type", DRAMA_TYPES[f.drama_type]),
         ("城市形象·文旅 city-image work", "是 yes" if f.city_image else "否 no"),
         ("填报日期 prepared on", on.isoformat()),
     ]
@@ -128,6 +144,7 @@ class FiledEpisode:
     cost_rmb: Decimal
     label_ok: bool | None = None  # None: not checked by the run that made it
     failed_clauses: list[str] = field(default_factory=list)
+    review: dict = field(default_factory=dict)  # people's decisions on the takes (the studio), Manifest.review
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> "FiledEpisode":
@@ -144,7 +161,16 @@ class FiledEpisode:
                    duration_s=float(manifest.episode["duration_s"]),
                    cost_rmb=Decimal(manifest.cost.episode_total) if manifest.cost else Decimal(0),
                    label_ok=recorded["ok"] if checked else None,
-                   failed_clauses=[c["clause"] for c in recorded["clauses"] if not c["ok"]] if checked else [])
+                   failed_clauses=[c["clause"] for c in recorded["clauses"] if not c["ok"]] if checked else [],
+                   review=manifest.review)
+
+
+def describe_review(review: dict) -> str:
+    """The human review behind an episode, in one sentence a reviewer at the platform can check."""
+    if not review:
+        return "not reviewed in the studio"
+    return (f"{review['approved']} take(s) approved, {review['rejected']} rejected, {review['redos']} redo(s) by "
+            f"{', '.join(review['reviewers'])}; last decision {review.get('last_decision_at') or '—'} (review.json)")
 
 
 def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
@@ -165,7 +191,7 @@ def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
             "episode": sp.episode.number, "title": sp.episode.title, "duration_s": round(probe(ep.video).duration_s, 2),
             "synopsis": sp.episode.synopsis, "sha256": ep.sha256,
             "label_check": "pass" if label_ok else "FAIL: " + ", ".join(failed),
-            "actual_cost_rmb": str(ep.cost_rmb),
+            "actual_cost_rmb": str(ep.cost_rmb), "human_review": describe_review(ep.review),
         })
     episodes_table = sorted(rows_by_episode, key=lambda e: e["episode"])
     f = config.filing
@@ -209,16 +235,37 @@ def write_pack(pack: Pack, out_dir: Path, stem: str) -> dict[str, Path]:
     save_workbook(wb, paths["xlsx"])
     atomic_write_text(paths["json"], json.dumps({"title": pack.title, "fields": dict(pack.rows), "episodes": pack.table},
                                                 ensure_ascii=False, indent=2))
-    esc = html.escape
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v).replace(chr(10), '<br>')}</td></tr>" for k, v in pack.rows)
-    table = ""
-    if pack.table:
-        head = "".join(f"<th>{esc(k)}</th>" for k in pack.table[0])
-        body = "".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in item.values()) + "</tr>" for item in pack.table)
-        table = f"<h2>分集 episodes</h2><table><tr>{head}</tr>{body}</table>"
-    atomic_write_text(paths["html"], f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{esc(pack.title)}</title>
-<style>body{{font-family:'Noto Sans SC',sans-serif;margin:28px;max-width:1000px}} table{{border-collapse:collapse}}
-th,td{{border:1px solid #ddd;padding:6px 10px;text-align:left;vertical-align:top}} th{{background:#f4efe9;width:30%}}</style>
-<h1>{esc(pack.title)}</h1><table>{rows}</table>{table}</html>
-""")
+    atomic_write_text(paths["html"], embed_font(_pack_html(pack)))
     return paths
+
+
+def _field(key: str, value: object) -> str:
+    """One field as a <dt>/<dd> pair: the human label first, the platform's field name under it."""
+    esc = html.escape
+    label = FIELD_LABELS.get(key, key)
+    shown = FIELD_VALUES.get(key, {}).get(str(value), str(value))
+    raw = f"<br><code>{esc(key)}</code>" if label != key else ""
+    cls = " class=hash" if key == "sha256" else ""
+    return f"<dt>{esc(label)}{raw}</dt><dd{cls}>{esc(shown)}</dd>"
+
+
+def _pack_html(pack: Pack) -> str:
+    """Readable anywhere: long text wraps in a wide column, each episode is its own block, labels are words."""
+    esc = html.escape
+    fields = "".join(_field(k, v) for k, v in pack.rows)
+    episodes = ""
+    if pack.table:
+        blocks = "".join(
+            f"<section><h3>第 {esc(str(item.get('episode', '')))} 集 · {esc(str(item.get('title', '')))}</h3><dl>"
+            + "".join(_field(k, v) for k, v in item.items() if k not in ("episode", "title")) + "</dl></section>"
+            for item in pack.table)
+        episodes = f"<h2>分集 episodes</h2>{blocks}"
+    return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>{esc(pack.title)}</title>
+<style>body{{font-family:{FONT_STACK};margin:28px auto;max-width:960px;padding:0 16px;color:#222;line-height:1.6}}
+dl{{display:grid;grid-template-columns:minmax(11em,16em) 1fr;margin:0 0 20px;border-top:1px solid #ddd}}
+dt,dd{{margin:0;padding:8px 10px;border-bottom:1px solid #ddd}} dt{{background:#f4efe9;font-weight:bold}}
+dt code{{font-weight:normal;color:#777;font-size:12px;font-family:{MONO_STACK}}} dd{{white-space:pre-wrap;overflow-wrap:anywhere}}
+dd.hash{{font-family:{MONO_STACK};font-size:13px}} section{{margin-bottom:12px}} h3{{margin:18px 0 6px}}
+@media (max-width:640px){{dl{{grid-template-columns:1fr}} dt{{border-bottom:0}}}}</style>
+<h1>{esc(pack.title)}</h1><dl>{fields}</dl>{episodes}</html>
+"""

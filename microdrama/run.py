@@ -44,6 +44,7 @@ from microdrama.ledger.meter import Attribution, Meter
 from microdrama.qa import LineQA, error_rate
 from microdrama.quote import Budget, Quote, price
 from microdrama.registry import SkillRegistry, default_registry
+from microdrama.review import ReviewLog
 from microdrama.skill import Usage
 from microdrama.stages import (
     DubbedLine,
@@ -149,6 +150,8 @@ class Manifest(BaseModel):
                                             "episode's media: counterparty, model, tasks, their own labels")
     takes: dict[str, Any] = Field(default_factory=dict, description="every take of every shot, the usable-take "
                                   "rate, and cost per finished minute including the takes not used")
+    review: dict[str, Any] = Field(default_factory=dict, description="people's decisions on the takes (review.json): "
+                                   "who approved or rejected which take, when and why, and the redos they asked for")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -367,7 +370,8 @@ class Run:
         self.budget = budget  # a spending cap: a paid call that would cross it is refused before it is sent
         self.quote: Quote | None = None  # what the run was quoted before it started, for the manifest
         self.takes = takes  # generations per shot: the first goes into the cut, the others wait for review
-        self.take_log: list[dict[str, Any]] = []  # every take: accepted, awaiting review, or failed (why)
+        self.take_log: list[dict[str, Any]] = []  # every take: in the cut, awaiting review, rejected, or failed (why)
+        self.review = ReviewLog.load(self.dir)  # what people decided in the studio: redos and the take in the cut
         self._records_lock = threading.Lock()
         # At most this many renders (ffmpeg encodes, or GPU work) at a time: bounds memory and contention.
         self.render_slots = threading.BoundedSemaphore(config.max_parallel_renders)
@@ -433,29 +437,52 @@ class Run:
         provider = getattr(skill.parse_options(skill.options_from_config(self.config)), "provider", None)
         if provider is not None:
             return f"microdrama-api-{provider.adapter}-{provider.host.replace(':', '-')}"
-        return f"microdrama-gpu-{self.config.video.device.replace(':', '-')}"
+        from microdrama.deploy import device_limit_name  # `auto` resolved: the name `microdrama deploy` made
+
+        return device_limit_name(self.config.video.device)
 
     # -- takes ------------------------------------------------------------------------------------
 
+    def takes_of(self, shot_id: str) -> range:
+        """The takes to render for a shot: the run's count, or more where a person asked for a redo."""
+        return range(1, self.review.takes_for(shot_id, self.takes) + 1)
+
     @contextlib.contextmanager
-    def take(self, shot_id: str, take: int, clips: list) -> Iterator[None]:
-        """Record one take of a shot. The first is the one the cut uses, so its failure fails the shot; a later
-        take that fails is recorded with its reason and the run goes on."""
-        record = {"shot_id": shot_id, "take": take, "status": "accepted" if take == 1 else "awaiting review"}
-        n = len(clips)
+    def take(self, shot_id: str, take: int, clips: dict) -> Iterator[None]:
+        """Record one take of a shot (`clips` is filled by the caller). A failed take is recorded with its reason
+        and the run goes on, unless it was the shot's only hope (`take_in_cut` then fails the shot)."""
+        record: dict[str, Any] = {"shot_id": shot_id, "take": take}
         try:
             yield
         except MicrodramaError as exc:
             record.update(status="failed", reason=str(exc)[:300])
             with self._records_lock:
                 self.take_log.append(record)
-            if take == 1:
+            if take == 1 and self.takes_of(shot_id).stop == 2:
                 raise
             return
-        if len(clips) > n:
-            record.update(video=clips[-1].video, source=clips[-1].source)
+        if take in clips:
+            with self._records_lock:
+                key = next((r.cache_key for r in reversed(self.records)
+                            if r.shot_id == shot_id and r.task == "render-shot"), None)
+                record.update(video=clips[take].video, source=clips[take].source, key=key)
+                self.take_log.append(record)
+
+    def take_in_cut(self, shot_id: str, clips: dict):
+        """The take the cut uses (the newest approved, else the first not rejected), and every take's status."""
         with self._records_lock:
-            self.take_log.append(record)
+            mine = [t for t in self.take_log if t["shot_id"] == shot_id and t.get("status") != "failed"]
+            if not mine:
+                failed = [t for t in self.take_log if t["shot_id"] == shot_id]
+                raise RenderError(f"shot {shot_id}: every take failed: {failed[-1]['reason'] if failed else '?'}")
+            chosen = self.review.in_cut(shot_id, {t["take"]: t.get("key") for t in mine})
+            for t in mine:
+                d = self.review.verdict(shot_id, t["take"], t.get("key"))
+                t["in_cut"] = t["take"] == chosen
+                t["status"] = (d.verdict if d else "accepted" if t["in_cut"] else "awaiting review")
+                if d:
+                    t.update(by=d.by, at=d.at, **({"reason": d.reason} if d.reason else {}))
+        return clips[chosen]
 
     def _takes_report(self, duration_s: float) -> dict[str, Any]:
         """Take economics: what every take cost, how many were usable, per finished minute."""
@@ -471,13 +498,18 @@ class Run:
                 api += sum((ln.amount for ln in rates.price_usage(record.usage, date.today())
                             if ln.category == "model_api"), Decimal(0))
         minutes = Decimal(str(duration_s / 60)) if duration_s else Decimal(0)
-        accepted = sum(t["status"] == "accepted" for t in self.take_log)
+        accepted = sum(t.get("in_cut", False) or t["status"] == "approved" for t in self.take_log)
+        priced = {r.cache_key: r for r in self.records if r.task == "render-shot"}
+        for t in self.take_log:  # what each take cost when it was made (a reused take costs nothing now)
+            if rates and (r := priced.get(t.get("key") or "")) is not None:
+                t["cost"] = str(sum((ln.amount for ln in rates.price_usage(r.usage, date.today())), Decimal(0)))
+                t["cached"] = r.cached
         return {"per_shot": self.takes, "takes": sorted(self.take_log, key=lambda t: (t["shot_id"], t["take"])),
                 "usable_take_rate": round(accepted / len(self.take_log), 4),
                 "api_cost_per_finished_minute": str((api / minutes).quantize(Decimal("0.0001"))) if minutes else None,
                 "gpu_minutes_per_finished_minute": round(gpu_s / 60 / float(minutes), 4) if minutes else None,
                 "note": "costs include every take, the ones not used in the cut too; a person picks among the "
-                        "takes awaiting review (the studio), until then take 1 is the one in the cut"}
+                        "takes awaiting review (microdrama studio); until then the first take not rejected is in the cut"}
 
     # -- the budget -------------------------------------------------------------------------------
 
@@ -615,6 +647,9 @@ class Run:
             publish(d.audio, self.dir / "audio" / f"{line_id}.wav")
         publish(subs.srt, self.dir / "episode.srt")
         publish(subs.ass, self.dir / "episode.ass")
+        from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
+
+        write_covers(self.dir, screenplay, board.storyboard, self.take_log, self.config, self.id)
         return publish(cut.video, self.dir / "episode.mp4")
 
     def label_outputs(self, files: list[Path], title: str) -> list[dict[str, Any]]:
@@ -658,7 +693,8 @@ class Run:
             screenplay=screenplay, video=Path(summary.video), sha256=sha256_file(summary.video),
             duration_s=summary.duration_s, cost_rmb=Decimal(summary.cost.episode_total) if summary.cost else Decimal(0),
             label_ok=video["ok"] if video else None,
-            failed_clauses=[c["clause"] for c in video["clauses"] if not c["ok"]] if video else [])
+            failed_clauses=[c["clause"] for c in video["clauses"] if not c["ok"]] if video else [],
+            review=self.review.summary())
         write_pack(plan_pack(screenplay, self.config, date.today(), per_minute), self.dir / "filing", "plan")
         write_pack(online_pack([filed], self.config), self.dir / "filing", "online")
         self.progress(f"filing packs: {self.dir / 'filing'}")
@@ -727,7 +763,7 @@ class Run:
             writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
                      **({"llm": llm} if (llm := self._llm_summaries()) else {})},
             voices=self.voices_note, cast=self.cast, quote=self.quote, spend=self._spend(),
-            providers=self._providers(), takes=self._takes_report(summary.duration_s))
+            providers=self._providers(), takes=self._takes_report(summary.duration_s), review=self.review.summary())
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest

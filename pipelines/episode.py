@@ -8,8 +8,7 @@ the content-addressed store: a re-run after an edit redoes only what it touched,
 and every call leaves a usage record attributed to its run, episode, shot, line and R&D project.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: a served run re-validates the flow's parameters in its own process.
 import contextlib
 import time
 import uuid
@@ -24,7 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from microdrama.config import ProjectConfig
 from microdrama.consistency import character_consistency
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
-from microdrama.pipelines.reporting import echo_and_log, publish_cost_artifact
+from microdrama.pipelines.reporting import echo_and_log, publish_artifacts
 from microdrama.quote import Budget, shared_budget
 from microdrama.run import (
     OPENING_SECONDS,
@@ -110,13 +109,13 @@ def render_shot(run: Run, shot: TimedShot, characters: list[Character], language
                 references: dict[str, str]) -> ShotClip:
     # Re-anchored at 0: a clip depends on the shot, not on where it sits, so earlier edits keep it cached.
     local = shot.model_copy(update={"start_s": 0.0, "cues": []})
-    takes = []
-    for take in range(1, run.takes + 1):  # take 1 goes into the cut; the others wait for review (`takes`)
+    takes: dict[int, ShotClip] = {}
+    for take in run.takes_of(shot.shot.id):  # the run's takes, or more where the studio asked for a redo
         with gpu_slot(run), run.take(shot.shot.id, take, takes):
-            takes.append(run.stage("visuals", VisualsInput(
+            takes[take] = run.stage("visuals", VisualsInput(
                 shot=local, characters=characters, language=language, encode=run.config.render.clip_encode(),
-                reference_images=references, take=take), task_name="render-shot", shot_id=shot.shot.id))
-    return takes[0]
+                reference_images=references, take=take), task_name="render-shot", shot_id=shot.shot.id)
+    return run.take_in_cut(shot.shot.id, takes)  # the newest approved take, else the first not rejected
 
 
 @task(name="subtitles", cache_policy=NO_CACHE)
@@ -289,7 +288,7 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run.cost(cut.duration_s))
     run.write_filing_packs(screenplay, summary, label_reports)
     run.write_manifest(source, summary, label_reports, qa, consistency)
-    publish_cost_artifact(summary)
+    publish_artifacts(run, summary, label_reports)
     run.progress(f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
                  f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")
     return summary

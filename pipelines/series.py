@@ -1,9 +1,13 @@
 """The series flow: many episodes that read as one story, a bounded number rendered at a time.
 
-Episodes run as Prefect subflows of `series`, `parallel` at a time. One episode failing (a bad
-screenplay, a crashed model) is recorded and reported; the others still finish. Everything an
-episode produces goes through the same content-addressed store and ledger, so re-running a
-series after a fix redoes only what is missing or changed.
+Every episode is a child flow run of the `series` run, named `<series>-epNN` and tagged with the project
+code, the series and the episode: locally a subflow, `parallel` at a time; with `deployment` (an episode
+deployment, `episode/microdrama-gpu`) a run of that deployment, so the episodes spread over the pool's
+workers. One episode failing (a bad screenplay, a crashed model, a worker that died) is recorded; the others
+still finish, and then the series run fails with a summary naming the failed ones. Re-running the series
+resumes it: an episode already finished from the same source and config (its manifest.json says
+`complete`) is not run again, and everything else goes through the same content-addressed store and ledger,
+so only what is missing or changed is redone.
 
 A series written from one brief chains its episodes: each opens on the last one's cliffhanger.
 The rule-based writer knows every episode's cliffhanger from the brief alone, so its episodes
@@ -12,24 +16,26 @@ still render in parallel; any other writer (an LLM) is handed the previous episo
 stage reads every episode and its findings go into `series.json` and `continuity.json`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: a deployment re-validates the flow's parameters in its own process.
+import contextvars
 import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Optional
 
-from prefect import flow
+from prefect import flow, tags
 from pydantic import BaseModel, Field, model_validator
 
 from microdrama.config import ProjectConfig
 from microdrama.domain import Brief, Previously, Screenplay, Strict, dump_yaml, folder_name, load_model
 from microdrama.errors import InputError, MicrodramaError
-from microdrama.files import atomic_write_text
+from microdrama.files import atomic_write_text, sha256_file
 from microdrama.pipelines.episode import episode_flow
+from microdrama.pipelines.reporting import publish_series_artifact
 from microdrama.registry import default_registry
-from microdrama.run import Run
+from microdrama.run import Manifest, Run
 from microdrama.stages import ContinuityInput, ContinuityReport
 
 
@@ -42,7 +48,7 @@ class SeriesSpec(Strict):
     count: int | None = Field(None, ge=1, le=500, description="how many episodes to write from `brief`")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SeriesSpec":
+    def _one_source(self):
         if bool(self.episodes) == bool(self.brief):
             raise ValueError("give either `episodes:` (a list of files) or `brief:` with `count:`, not both or neither")
         if self.brief and not self.count:
@@ -60,6 +66,7 @@ class EpisodeOutcome(BaseModel):
     steps_run: int = 0
     cost_rmb: str | None = None
     error: str | None = None
+    resumed: bool = Field(False, description="already finished from this source and config; not run again")
 
 
 class SeriesSummary(BaseModel):
@@ -114,42 +121,126 @@ def claim_series_folder(out_dir: Path, title: str) -> str:
     return slug
 
 
+class SeriesFailed(MicrodramaError):
+    """Some episodes failed; the others finished. Carries the series summary."""
+
+    def __init__(self, message: str, summary: Optional[SeriesSummary] = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def finished_episode(run_dir: Path, source: Path, config: ProjectConfig) -> Optional[Manifest]:
+    """The episode's manifest if it already finished from this very source and config, else None: a resumed
+    series skips it, while an edited screenplay or a changed config renders again."""
+    try:
+        manifest = Manifest.read(run_dir)
+    except InputError:
+        return None
+    same_config = manifest.config.model_dump(mode="json") == config.model_dump(mode="json")
+    if manifest.status != "complete" or not same_config or manifest.source.get("sha256") != sha256_file(source):
+        return None
+    return manifest
+
+
+def outcome_of(name: str, source: Path, run_dir: Path, manifest: Manifest, wall: float,
+               resumed: bool = False) -> EpisodeOutcome:
+    return EpisodeOutcome(name=name, source=str(source), ok=True, video=str(run_dir / manifest.episode["video"]),
+                          duration_s=manifest.episode["duration_s"], wall_seconds=round(wall, 2),
+                          steps_run=int(manifest.timings.get("steps_run", 0)), resumed=resumed,
+                          cost_rmb=manifest.cost.episode_total if manifest.cost else None)
+
+
+def episode_tags(config: ProjectConfig, slug: str, index: int) -> list[str]:
+    return [config.project_code, f"series:{slug}", f"episode:{index:02d}"]
+
+
+def _run_via_deployment(deployment: str, name: str, parameters: dict[str, Any], tag_list: list[str]) -> None:
+    """One episode as a run of the episode deployment, linked to the series run as its child; raises when
+    it did not complete."""
+    from prefect.deployments import run_deployment
+
+    child = run_deployment(deployment, parameters=parameters, flow_run_name=name, tags=tag_list,
+                           as_subflow=True, timeout=None, poll_interval=2)
+    if not child.state or not child.state.is_completed():
+        state = child.state.name if child.state else "no state"
+        raise MicrodramaError(f"{state}: {child.state.message if child.state else ''}".strip().rstrip(":"))
+
+
+def _failure_message(failed: list[EpisodeOutcome], total: int) -> str:
+    listed = "; ".join(f"{e.name}: {e.error}" for e in failed)
+    return (f"{len(failed)} of {total} episodes failed ({listed}); the others finished. Fix them and run the "
+            "series again: finished episodes are not rendered again")
+
+
 @flow(name="series", log_prints=False)
 def series_flow(spec_path: Path, config: ProjectConfig, out_dir: Path = Path("out"), parallel: int = 2,
-                force: bool = False, budget_rmb: float | None = None, takes: int = 1) -> SeriesSummary:
+                force: bool = False, budget_rmb: Optional[float] = None, takes: int = 1,
+                deployment: Optional[str] = None) -> SeriesSummary:
+    """Render every episode of the series as a child run (through `deployment` when given); fails after
+    the others finished when any episode failed, naming them (`SeriesFailed.summary` has the outcomes)."""
     started = time.perf_counter()
+    spec_path, out_dir = Path(spec_path).resolve(), Path(out_dir).resolve()  # workers share these, not a cwd
     spec = load_model(SeriesSpec, spec_path)
-    slug = claim_series_folder(Path(out_dir), spec.title)
-    sources = episode_sources(Path(spec_path), spec, Path(out_dir))
+    slug = claim_series_folder(out_dir, spec.title)
+    sources = episode_sources(spec_path, spec, out_dir)
 
     chained = bool(spec.brief) and not default_registry().get(config.stages.screenplay).refits_after_dubbing
-    budget_key = f"series:{slug}:{uuid.uuid4().hex}"  # every episode spends from the one cap
+    budget_key = f"series:{slug}:{uuid.uuid4().hex}"  # every episode in this process spends from the one cap
 
     def one(index: int, source: Path) -> EpisodeOutcome:
         name = f"{slug}-ep{index:02d}"
+        run_dir = out_dir / name
         t0 = time.perf_counter()
         try:
             if chained and index > 1:
-                _hand_on_cliffhanger(source, Path(out_dir) / f"{slug}-ep{index - 1:02d}" / "screenplay.json")
-            s = episode_flow(source=source, config=config, out_dir=out_dir, run_name=name, force=force,
-                             voice_bank=Path(out_dir) / slug / "voices.json", budget_rmb=budget_rmb,
-                             budget_key=budget_key, takes=takes)
+                _hand_on_cliffhanger(source, out_dir / f"{slug}-ep{index - 1:02d}" / "screenplay.json")
+            done = None if force else finished_episode(run_dir, source, config)
+            if done is not None:
+                return outcome_of(name, source, run_dir, done, time.perf_counter() - t0, resumed=True)
+            params = dict(source=source.resolve(), config=config, out_dir=out_dir, run_name=name, force=force,
+                          voice_bank=out_dir / slug / "voices.json", budget_rmb=budget_rmb, budget_key=budget_key,
+                          takes=takes)
+            if deployment:
+                _run_via_deployment(deployment, name, _jsonable(params), episode_tags(config, slug, index))
+            else:
+                with tags(*episode_tags(config, slug, index)):
+                    episode_flow.with_options(flow_run_name=name)(**params)
+            return outcome_of(name, source, run_dir, Manifest.read(run_dir), time.perf_counter() - t0)
         except Exception as exc:  # one episode's failure must not stop the series
             reason = str(exc) if isinstance(exc, MicrodramaError) else f"{type(exc).__name__}: {exc}"
             return EpisodeOutcome(name=name, source=str(source), ok=False, error=reason,
                                   wall_seconds=round(time.perf_counter() - t0, 2))
-        return EpisodeOutcome(name=name, source=str(source), ok=True, video=s.video, duration_s=s.duration_s,
-                              wall_seconds=round(time.perf_counter() - t0, 2), steps_run=s.steps_run,
-                              cost_rmb=s.cost.episode_total if s.cost else None)
 
     with ThreadPoolExecutor(max_workers=1 if chained else max(1, parallel), thread_name_prefix="episode") as pool:
-        futures = [pool.submit(one, i, src) for i, src in enumerate(sources, 1)]
+        # Each episode thread runs in a copy of this flow run's context, so its run is a child of the series.
+        futures = [pool.submit(contextvars.copy_context().run, one, i, src) for i, src in enumerate(sources, 1)]
         outcomes = [f.result() for f in futures]
-    continuity = check_continuity(config, Path(out_dir), slug, [o for o in outcomes if o.ok])
+    continuity = check_continuity(config, out_dir, slug, [o for o in outcomes if o.ok])
     summary = SeriesSummary(title=spec.title, episodes=outcomes, wall_seconds=round(time.perf_counter() - started, 2),
                             continuity=continuity)
-    atomic_write_text(Path(out_dir) / slug / "series.json", summary.model_dump_json(indent=2))
+    atomic_write_text(out_dir / slug / "series.json", summary.model_dump_json(indent=2))
+    publish_series_artifact(slug, [{"episode": e.name, "result": "ok" if e.ok else "failed",
+                                    "resumed": e.resumed, "length s": e.duration_s, "wall s": e.wall_seconds,
+                                    "cost RMB": e.cost_rmb, "error": e.error} for e in outcomes], spec.title)
+    if summary.failed:
+        raise SeriesFailed(_failure_message(summary.failed, len(outcomes)), summary)
     return summary
+
+
+def run_series(**kwargs: Any) -> SeriesSummary:
+    """The series flow for a caller that reports every episode itself (the CLI): the summary, failed or not."""
+    try:
+        return series_flow(**kwargs)
+    except SeriesFailed as exc:
+        if exc.summary is None:
+            raise
+        return exc.summary
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Deployment parameters as JSON: absolute paths, the config as data."""
+    return {k: str(v) if isinstance(v, Path) else v.model_dump(mode="json") if isinstance(v, BaseModel) else v
+            for k, v in params.items()}
 
 
 def _hand_on_cliffhanger(brief_path: Path, previous_screenplay: Path) -> None:

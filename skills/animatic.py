@@ -9,7 +9,7 @@ contract and hand compose the same kind of clip.
 
 from __future__ import annotations
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from microdrama.domain import CameraMove, TimedShot
 from microdrama.errors import InputError
@@ -51,7 +51,7 @@ def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: i
 class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
     name = "animatic"
     stage = "visuals"
-    version = "3"  # 3: text wraps between words; characters the font lacks are dropped
+    version = "4"  # 4: another take is another framing (mirrored), captioned with its number
     backend = "Pillow panels + ffmpeg camera moves (CPU previz, not a video model)"
     description = "Renders a shot as a moving previz panel labelled PREVIZ: the CPU fallback for video models."
     Input = VisualsInput
@@ -69,9 +69,11 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
         canvas = (_even(w * OVERSCAN), _even(h * OVERSCAN))
         by_id = {c.id: c for c in inputs.characters}
         scene = draw_scene(canvas, ts.location, ts.time_of_day, [by_id[c] for c in ts.shot.characters], ts.shot.shot_size)
+        if inputs.take % 2 == 0:  # previz has no seed: an even take is the mirrored framing, so takes differ
+            scene = ImageOps.mirror(scene)
         scene_png, caption_png = ctx.path(f"{ts.shot.id}.panel.png"), ctx.path(f"{ts.shot.id}.caption.png")
         scene.save(scene_png, compress_level=1)
-        self._caption(ts, inputs.language, (w, h)).save(caption_png, compress_level=1)
+        self._caption(ts, inputs.language, (w, h), inputs.take).save(caption_png, compress_level=1)
 
         out = ctx.path(f"{ts.shot.id}.mp4")
         # Overlay in YUV: an RGB overlay (format=auto) costs ~3x more on 2 cores.
@@ -90,14 +92,14 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
                         width=w, height=h, fps=enc.fps, source="animatic (previz)")
         return clip, {"frames_rendered": float(ts.frames), "video_seconds": round(ts.frames / enc.fps, 4)}
 
-    def _caption(self, ts: TimedShot, language: str, size: tuple[int, int]) -> Image.Image:
+    def _caption(self, ts: TimedShot, language: str, size: tuple[int, int], take: int = 1) -> Image.Image:
         """A transparent overlay: the PREVIZ chip and the visual prompt, top-left, clear of subtitles."""
         w, h = size
         img = Image.new("RGBA", size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(img)
         label_font, prompt_font = font(max(12, h // 48)), font(max(10, h // 64))
         margin = w // 24
-        label = f"{PREVIZ_LABEL.get(language, PREVIZ_LABEL['en'])}  {ts.shot.id}"
+        label = f"{PREVIZ_LABEL.get(language, PREVIZ_LABEL['en'])}  {ts.shot.id}" + (f" · take {take}" if take > 1 else "")
         box = draw.textbbox((margin, h // 32), label, font=label_font)
         draw.rounded_rectangle([box[0] - 12, box[1] - 8, box[2] + 12, box[3] + 8], radius=10, fill=(0, 0, 0, 150))
         draw.text((margin, h // 32), label, font=label_font, fill=(255, 214, 80, 255))

@@ -24,6 +24,7 @@ from microdrama.domain import (
 )
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
+from microdrama.html_fonts import FONT_STACK, embed_font
 from microdrama.panels import draw_scene
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, StoryboardInput, StoryboardOutput
@@ -68,7 +69,7 @@ def time_shots(inputs: StoryboardInput) -> tuple[Storyboard, int]:
 class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
     name = "storyboard"
     stage = "storyboard"
-    version = "3"  # 3: text wraps between words; characters the font lacks are dropped
+    version = "4"  # 3: text wraps between words; characters the font lacks are dropped. 4: HTML embeds its font
     backend = "rule-based timing + Pillow contact sheet"
     description = "Times shots from dubbed line lengths (frame-exact) and draws a PNG/HTML contact sheet."
     Input = StoryboardInput
@@ -94,7 +95,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
             with atomic_path(png) as tmp:
                 sheet.save(tmp, format="PNG", optimize=True)
             html_path = ctx.path("storyboard.html")
-            atomic_write_text(html_path, self._html(inputs.screenplay, board, thumbs))
+            atomic_write_text(html_path, embed_font(self._html(inputs.screenplay, board, thumbs)))
             out.sheet_png, out.sheet_html = str(png), str(html_path)
             quantities["images"] = 1.0
         return out, quantities
@@ -164,7 +165,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
         lang = "zh-CN" if board.language == "zh" else "en"
         return f"""<!doctype html><html lang="{lang}"><meta charset="utf-8">
 <title>{esc(sp.series.title)} · {esc(board.title)} · storyboard</title>
-<style>body{{font-family:'Noto Sans SC',sans-serif;margin:24px;background:#faf8f4;color:#222}}
+<style>body{{font-family:{FONT_STACK};margin:24px;background:#faf8f4;color:#222}}
 main{{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:18px}}
 figure{{margin:0;background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 3px #0002}}
 img{{width:100%;border-radius:4px}} ul{{padding-left:18px;font-size:14px}} .t{{color:#888;font-size:12px}}

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from microdrama.files import atomic_write_bytes, atomic_write_text, save_workbook
+from microdrama.html_fonts import FONT_STACK, embed_font
 from microdrama.ledger.policy import (
     PolicyRules,
     ProgrammeResult,
@@ -25,6 +26,14 @@ from microdrama.ledger.policy import (
     fen,
 )
 from microdrama.ledger.store import Checkpoint, Entry, Ledger, VerifyResult
+
+# The 2026 measures add 50% to the 精品创作 award for works that lift the city's image (城市形象·文旅). The award is
+# decided on review, not computed from R&D spend, so the pack shows the raised ceiling and where the rule comes from.
+CITY_IMAGE_BONUS_RATE = Decimal("0.50")
+QUALITY_AWARD_CAP = Decimal("3000000")
+CITY_IMAGE_SOURCE = ("沪文旅规〔2026〕1号《上海市加快推进人工智能赋能微短剧高质量发展的若干措施》三、激励优质内容创作 "
+                     "2. 支持精品创作: 「给予最高 300 万元奖励。对提升城市形象、促进文商旅体展联动发展作用明显的精品微短剧，"
+                     "在上述标准基础上增加 50% 的扶持额度。」")
 
 LINE_COLUMNS = ["seq", "occurred_on", "kind", "category", "description", "amount", "currency", "fx_rate",
                 "amount_rmb", "rate_ref", "vendor", "contract_no", "invoice_no", "affiliated", "declaration_ref",
@@ -46,6 +55,16 @@ class Claim:
     verification: VerifyResult
     checkpoint: Checkpoint | None = None  # the chain's head when the pack was made, for the auditor to keep
     quotes: list[list] = field(default_factory=list)  # per run and stage: quoted vs actual model-API spend
+    city_image: bool = False  # the work is flagged filing.city_image: the pack shows the +50% award ceiling
+
+    def city_image_bonus(self) -> list[tuple[str, Decimal | str]] | None:
+        """The +50% calculation, line by line with its source; None unless the work is a city-image work."""
+        if not self.city_image:
+            return None
+        bonus = fen(QUALITY_AWARD_CAP * CITY_IMAGE_BONUS_RATE)
+        return [("精品创作 award ceiling (RMB)", QUALITY_AWARD_CAP), ("city-image bonus rate", CITY_IMAGE_BONUS_RATE),
+                ("city-image bonus (RMB)", bonus), ("ceiling with the bonus (RMB)", fen(QUALITY_AWARD_CAP + bonus)),
+                ("rule source", CITY_IMAGE_SOURCE)]
 
     @property
     def total(self) -> Decimal:
@@ -53,7 +72,7 @@ class Claim:
 
 
 def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, end: date,
-                checkpoints: list[Checkpoint] = ()) -> Claim:
+                checkpoints: list[Checkpoint] = (), city_image: bool = False) -> Claim:
     entries = ledger.entries(project=project, start=start, end=end)
     by_category: dict[str, Decimal] = defaultdict(Decimal)
     by_month: dict[str, Decimal] = defaultdict(Decimal)
@@ -67,7 +86,7 @@ def build_claim(ledger: Ledger, rules: PolicyRules, project: str, start: date, e
     top = sorted(by_shot.items(), key=lambda kv: kv[1], reverse=True)[:10]
     return Claim(project, start, end, entries, programmes, {k: fen(v) for k, v in sorted(by_category.items())},
                  {k: fen(v) for k, v in sorted(by_month.items())}, [(k, fen(v)) for k, v in top],
-                 evidence_gaps(entries), ledger.verify(checkpoints), ledger.checkpoint_or_none())
+                 evidence_gaps(entries), ledger.verify(checkpoints), ledger.checkpoint_or_none(), city_image=city_image)
 
 
 QUOTE_COLUMNS = ["run_id", "episode", "stage", "quoted (RMB)", "actual (RMB)", "difference (RMB)", "calls", "why"]
@@ -111,11 +130,72 @@ def write_claim_pack(claim: Claim, out_dir: Path) -> dict[str, Path]:
     writer.writerows(_line(e) for e in claim.entries)
     atomic_write_bytes(paths["csv"], buf.getvalue().encode("utf-8-sig"))  # BOM: Excel opens Chinese correctly
     _write_xlsx(claim, paths["xlsx"])
-    atomic_write_text(paths["html"], _html(claim))
+    atomic_write_text(paths["html"], embed_font(_html(claim)))
     if claim.checkpoint is not None:  # the head this pack was made from: keep it, verify the ledger against it later
         paths["checkpoint"] = atomic_write_text(out_dir / claim.checkpoint.name(),
                                                 claim.checkpoint.model_dump_json(indent=2))
     return paths
+
+
+MONEY = "#,##0.00"
+DATE = "yyyy-mm-dd"
+# Line-item columns that hold money, and the widths an auditor can read without resizing.
+MONEY_COLUMNS = {"amount", "amount_rmb"}
+WIDTHS = {"seq": 6, "occurred_on": 11, "kind": 9, "category": 16, "description": 36, "amount": 14, "currency": 8,
+          "fx_rate": 9, "amount_rmb": 14, "rate_ref": 22, "vendor": 18, "contract_no": 14, "invoice_no": 14,
+          "evidence": 30, "entry_hash": 18}
+
+
+def _typed_line(e: Entry) -> list:
+    """A line item as cell values: numbers stay numbers and dates stay dates, so the sheet sums and sorts."""
+    row = _line(e)
+    row[1], row[5], row[7], row[8] = e.occurred_on, e.amount, e.fx_rate, fen(e.amount_rmb_stored)
+    if e.hours is not None:
+        row[17] = e.hours
+    return row
+
+
+def _print_setup(ws, header_rows: int = 1) -> None:
+    """Landscape, one page wide, the header repeated on every printed page and frozen on screen."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.print_title_rows = f"1:{header_rows}"
+    ws.freeze_panes = ws.cell(row=header_rows + 1, column=1).coordinate
+
+
+def _write_line_items(claim: Claim, ws) -> None:
+    """Line items grouped by category, a subtotal under each group and the grand total last. The totals are
+    the ledger's sums (unrounded, rounded once), not sums of the rounded cells, so they match the summary."""
+    from openpyxl.styles import Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
+    bold, rule = Font(bold=True), Border(top=Side(style="thin"))
+    ws.append(LINE_COLUMNS)
+    for cell in ws[1]:
+        cell.font = bold
+    rmb_col, label_col = LINE_COLUMNS.index("amount_rmb") + 1, LINE_COLUMNS.index("category") + 1
+    for category, total in claim.by_category.items():
+        for e in sorted((e for e in claim.entries if e.category == category), key=lambda e: e.seq):
+            ws.append(_typed_line(e))
+        row = ws.max_row + 1
+        for cell in (ws.cell(row=row, column=label_col, value=f"total {category}"),
+                     ws.cell(row=row, column=rmb_col, value=total)):
+            cell.font, cell.border = bold, rule
+    row = ws.max_row + 1
+    ws.cell(row=row, column=label_col, value="grand total").font = bold
+    grand = ws.cell(row=row, column=rmb_col, value=claim.total)
+    grand.font, grand.border = Font(bold=True, size=12), Border(top=Side(style="double"))
+    for i, name in enumerate(LINE_COLUMNS, 1):
+        ws.column_dimensions[get_column_letter(i)].width = WIDTHS.get(name, 12)
+        for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+            if name in MONEY_COLUMNS:
+                cell.number_format = MONEY
+            elif name == "occurred_on":
+                cell.number_format = DATE
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(LINE_COLUMNS))}1"
+    _print_setup(ws)
 
 
 def _write_xlsx(claim: Claim, path: Path) -> None:
@@ -128,41 +208,54 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
     bold = Font(bold=True)
     rows = [
         ["R&D cost claim pack"], ["project", claim.project], ["period", f"{claim.start} to {claim.end}"],
-        ["total R&D spend (RMB)", float(claim.total)], ["entries", len(claim.entries)],
+        ["total R&D spend (RMB)", claim.total], ["entries", len(claim.entries)],
         ["ledger chain", "valid" if claim.verification.ok else "BROKEN"],
         ["chain head hash", claim.verification.head_hash],
         ["entries in the chain", claim.verification.entries],
         ["checkpoints matched", claim.verification.checkpoints], [],
         ["programme", "eligible (RMB)", "rate", "cap (RMB)", "supported (RMB)", "cap applied", "excluded (RMB)", "source"],
     ]
+    header_row = len(rows)
     for r in claim.programmes:
         excluded = fen(sum((e.amount_rmb_stored for e, _ in r.excluded), Decimal(0)))
-        rows.append([r.programme.name, float(r.eligible), float(r.programme.rate),
-                     float(r.programme.cap) if r.programme.cap else "none", float(r.subsidy),
-                     "yes" if r.capped else "no", float(excluded), r.programme.source])
+        rows.append([r.programme.name, r.eligible, r.programme.rate, r.programme.cap or "none", r.subsidy,
+                     "yes" if r.capped else "no", excluded, r.programme.source])
     for row in rows:
         ws.append(row)
+    for row in ws.iter_rows(min_row=header_row + 1, max_col=7):
+        for cell in row:
+            cell.number_format = "0%" if cell.column == 3 else MONEY
+    ws["B4"].number_format = MONEY
+    bonus = claim.city_image_bonus()
+    if bonus:
+        ws.append([None])
+        ws.append(["城市形象·文旅 city-image work (+50%)"])
+        ws.cell(row=ws.max_row, column=1).font = bold
+        for label, value in bonus:
+            ws.append([label, value])
+            ws.cell(row=ws.max_row, column=2).number_format = "0%" if "rate" in label else MONEY
     ws["A1"].font = Font(bold=True, size=14)
-    for cell in ws[9]:
+    for cell in ws[header_row]:
         cell.font = bold
+    ws.column_dimensions["A"].width, ws.column_dimensions["B"].width = 42, 18
+    ws.column_dimensions["H"].width = 60
     for title, data in (("By category", claim.by_category), ("By month", claim.by_month)):
         sheet = wb.create_sheet(title)
         sheet.append([title.split()[-1], "amount (RMB)"])
         for k, v in data.items():
-            sheet.append([k, float(v)])
-    items = wb.create_sheet("Line items")
-    items.append(LINE_COLUMNS)
-    for e in claim.entries:
-        items.append(_line(e))
+            sheet.append([k, v])
+            sheet.cell(row=sheet.max_row, column=2).number_format = MONEY
+        sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 20, 16
+    _write_line_items(claim, wb.create_sheet("Line items"))
     excluded = wb.create_sheet("Excluded")
     excluded.append(["programme", "seq", "category", "vendor", "amount (RMB)", "reason"])
     for r in claim.programmes:
         for e, reason in r.excluded:
-            excluded.append([r.programme.id, e.seq, e.category, e.vendor or "", float(fen(e.amount_rmb_stored)), reason])
+            excluded.append([r.programme.id, e.seq, e.category, e.vendor or "", fen(e.amount_rmb_stored), reason])
     checklist = wb.create_sheet("Evidence checklist")
     checklist.append(["seq", "category", "vendor", "amount (RMB)", "missing"])
     for e, missing in claim.gaps:
-        checklist.append([e.seq, e.category, e.vendor or "", float(fen(e.amount_rmb_stored)), ", ".join(missing)])
+        checklist.append([e.seq, e.category, e.vendor or "", fen(e.amount_rmb_stored), ", ".join(missing)])
     quotes = wb.create_sheet("Quote vs actual")
     quotes.append(QUOTE_COLUMNS)
     for row in claim.quotes:
@@ -181,7 +274,7 @@ def svg_bars(data: list[tuple[str, Decimal]], width: int = 640, unit: str = "RMB
     bar_h, label_w = 26, 200
     top = max(float(v) for _, v in data) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{bar_h * len(data) + 10}" '
-             'role="img" font-family="sans-serif" font-size="13">']
+             f'role="img" font-family="{html.escape(FONT_STACK)}" font-size="13">']
     for i, (label, value) in enumerate(data):
         w = max(1, int((width - label_w - 110) * float(value) / top)) if float(value) > 0 else 0
         y = 5 + i * bar_h
@@ -215,9 +308,18 @@ def _html(claim: Claim) -> str:
         status += (f"<p><small>Checkpoint kept with this pack ({esc(cp.name())}): entry {cp.seq}, {cp.entries} entries, "
                    f"head {esc(cp.entry_hash)}. <code>microdrama ledger verify --checkpoint {esc(cp.name())}</code> "
                    "later proves that nothing up to it was deleted or rewritten.</small></p>")
+    bonus = claim.city_image_bonus()
+    city = ""
+    if bonus:
+        cells = "".join(f"<tr><th>{esc(k)}</th><td>{v:.0%}</td></tr>" if isinstance(v, Decimal) and v < 1 else
+                        f"<tr><th>{esc(k)}</th><td>{v:,.2f}</td></tr>" if isinstance(v, Decimal) else
+                        f"<tr><th>{esc(k)}</th><td><small>{esc(v)}</small></td></tr>" for k, v in bonus)
+        city = ("<h2>城市形象·文旅 city-image work: +50%</h2><p>This work is flagged as a city-image work "
+                "(<code>filing.city_image</code>). The award is granted on review; the bonus raises its ceiling:</p>"
+                f"<table>{cells}</table>")
     return f"""<!doctype html><html lang="zh-CN"><meta charset="utf-8">
 <title>R&amp;D claim · {esc(claim.project)} · {claim.start} – {claim.end}</title>
-<style>body{{font-family:'Noto Sans SC',sans-serif;margin:28px;max-width:1000px;color:#222}}
+<style>body{{font-family:{FONT_STACK};margin:28px;max-width:1000px;color:#222}}
 table{{border-collapse:collapse;margin:8px 0 20px}} td,th{{border:1px solid #ddd;padding:4px 8px;text-align:left}}
 th{{background:#f4efe9}} .ok{{color:#1a7f37}} .bad{{color:#b42318;font-weight:bold}} small{{color:#666}}</style>
 <h1>R&amp;D cost claim pack</h1>
@@ -226,7 +328,7 @@ total R&amp;D spend <b>{claim.total:,.2f} RMB</b></p>
 <h2>Ledger integrity</h2>{status}
 <h2>Support by programme</h2>
 <table><tr><th>programme</th><th>eligible (RMB)</th><th>rate</th><th>cap</th><th>supported (RMB)</th><th>source</th></tr>
-{prog_rows}</table>
+{prog_rows}</table>{city}
 <h2>Cost by category</h2>{svg_bars(list(claim.by_category.items()))}
 <h2>Cost by month</h2>{svg_bars(list(claim.by_month.items()))}
 <h2>Most expensive episodes and shots</h2>{svg_bars(claim.top_shots)}

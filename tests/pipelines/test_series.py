@@ -31,11 +31,29 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     spec = tmp_path / "series.yaml"
     spec.write_text("title: Test Series\nepisodes: [ep1.yaml, ep3.yaml, ep2.yaml]\n", encoding="utf-8")
 
+    config = parse_model(ProjectConfig, SMALL)
     with prefect_test_harness(server_startup_timeout=180):
-        from microdrama.pipelines.series import series_flow
+        from prefect import get_client
 
-        summary = series_flow(spec_path=spec, config=parse_model(ProjectConfig, SMALL), out_dir=tmp_path / "out",
-                              parallel=2)
+        from microdrama.pipelines.series import SeriesFailed, series_flow
+
+        with pytest.raises(SeriesFailed, match=r"(?s)1 of 3 episodes failed \(test_series-ep02: .*'ghost'") as failed_run:
+            series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
+        summary = failed_run.value.summary
+        runs = _flow_runs(get_client(sync_client=True))
+        # Resumed: the two finished episodes are not rendered again, the failed one is tried again.
+        with pytest.raises(SeriesFailed, match="1 of 3"):
+            series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
+        again = _flow_runs(get_client(sync_client=True))
+    series_run = runs["series"][0]
+    children = {r.name: r for r in runs["episode"]}
+    assert set(children) == {"test_series-ep01", "test_series-ep02", "test_series-ep03"}
+    assert all(r.parent_task_run_id is not None for r in children.values())  # child runs of the series run
+    assert series_run.state.is_failed() and "test_series-ep02" in series_run.state.message
+    assert set(children["test_series-ep03"].tags) == {"RD-SERIES", "series:test_series", "episode:03"}
+    assert sorted(r.name for r in again["episode"]) == sorted([*children, "test_series-ep02"])
+    resumed = {e.name: e.resumed for e in failed_run.value.summary.episodes}
+    assert not any(resumed.values())
     outcomes = {e.name: e for e in summary.episodes}
     assert [e.name for e in summary.episodes] == ["test_series-ep01", "test_series-ep02", "test_series-ep03"]
     assert outcomes["test_series-ep01"].ok and outcomes["test_series-ep03"].ok
@@ -48,6 +66,15 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
               for n in (1, 3)]
     assert voices[0] == voices[1]  # the voice bank keeps lin's voice from episode 1
     assert (tmp_path / "out" / "test_series" / "voices.json").exists()
+
+
+def _flow_runs(client) -> dict[str, list]:
+    """The server's flow runs by flow name."""
+    flows = {f.id: f.name for f in client.read_flows()}
+    found: dict[str, list] = {}
+    for r in client.read_flow_runs():
+        found.setdefault(flows[r.flow_id], []).append(r)
+    return found
 
 
 def test_a_spec_needs_exactly_one_source(tmp_path):
