@@ -113,8 +113,11 @@ filing_app = _App(help="Filing packs: planning filing (规划备案) and online 
                          no_args_is_help=True)
 app.add_typer(filing_app, name="filing")
 app.command("export")(__import__("microdrama.cli_deliver", fromlist=["export"]).export)  # deliverables
+app.add_typer(__import__("microdrama.cli_assets", fromlist=["assets_app"]).assets_app, name="assets")  # IP library
 app.command("deploy")(__import__("microdrama.cli_prefect", fromlist=["deploy"]).deploy)  # pools, deployments
 app.command("worker")(__import__("microdrama.cli_prefect", fromlist=["worker"]).worker)  # a pinned worker
+app.command("mcp")(__import__("microdrama.cli_agents", fromlist=["mcp"]).mcp)  # the agent tool set over MCP
+app.command("produce")(__import__("microdrama.cli_agents", fromlist=["produce"]).produce)  # the producer agent
 
 
 def _demo_brief() -> Path:
@@ -185,9 +188,45 @@ def episode(
     force: bool = typer.Option(False, "--force", help="re-render every step even if cached"),
     budget: Optional[float] = BudgetOpt,
     takes: int = TakesOpt,
+    via_studio: Optional[str] = typer.Option(None, "--via-studio", help="render on a running studio's warm "
+                                             "worker (its address, e.g. http://127.0.0.1:8765): no start-up"),
 ) -> None:
     """Render one episode from a brief or a hand-edited screenplay."""
+    if via_studio:
+        return _render_via_studio(via_studio, source, name or source.stem, takes)
     _render(source, config, out, name or source.stem, force, budget=budget, takes=takes)
+
+
+def _render_via_studio(address: str, source: Path, name: str, takes: int) -> None:
+    """Hand the render to a running studio and follow its progress: the studio's out folder and config apply."""
+    import time
+
+    import httpx
+
+    token = os.environ.get("MICRODRAMA_STUDIO_TOKEN")
+    headers = {"accept": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+    try:
+        with httpx.Client(base_url=address.rstrip("/"), headers=headers, timeout=30) as client:
+            session = client.get("/api/session")
+            if session.status_code != 200:
+                raise MicrodramaError(f"the studio at {address} refused: {session.text.strip()[:200]}")
+            answer = client.post("/api/render", json={"source": str(source.resolve()), "name": name,
+                                                      "takes": takes, "csrf": session.json()["csrf"]})
+            if answer.status_code != 202:
+                raise MicrodramaError(answer.json().get("error", answer.text[:300]))
+            job, shown = answer.json()["job"], 0
+            while job["state"] in ("queued", "running"):
+                time.sleep(0.3)
+                job = client.get(f"/api/jobs/{job['id']}").json()
+                for line in job["lines"][shown:]:
+                    _say(line)
+                shown = len(job["lines"])
+    except httpx.HTTPError as exc:
+        raise MicrodramaError(f"cannot reach the studio at {address} ({exc}); start it with `microdrama studio`") from None
+    if job["state"] != "done":
+        raise MicrodramaError(f"the studio's render failed: {job['error']}")
+    console.print(f"done in {job['seconds']:.1f} s on the studio's warm worker: "
+                  f"{session.json()['out']}/{name}/episode.mp4", markup=False)
 
 
 @app.command()

@@ -104,6 +104,8 @@ class FilingConfig(Strict):
     drama_type: int = Field(1, ge=1, le=3, description="1 漫剧/animation, 2 live action, 3 数字真人 digital humans")
     credits: dict[str, str] = Field(default_factory=dict, description="role -> name, e.g. 出品: 某某工作室")
     city_image: bool = Field(False, description="a city-image / cultural-tourism work (城市形象·文旅)")
+    territory: str = Field("CN", pattern=r"^[A-Z]{2}$", description="ISO 3166 code of the country of release: "
+                           "every library asset the episode uses must be licensed there")
 
 
 class VideoConfig(Strict):

@@ -14,14 +14,9 @@ import numpy as np
 
 
 def middle_frame(path: str) -> np.ndarray:
-    import av
+    from microdrama.media import frame_at
 
-    with av.open(path) as c:
-        frames = c.streams.video[0].frames or 1
-        for i, frame in enumerate(c.decode(video=0)):
-            if i >= frames // 2:
-                return frame.to_ndarray(format="rgb24")
-    raise ValueError(f"{path}: no frames")
+    return np.asarray(frame_at(path))
 
 
 def embedding(rgb: np.ndarray) -> np.ndarray:

@@ -32,18 +32,9 @@ def pick_frame(board: Storyboard, clips: dict[str, str]) -> tuple[str, float]:
 
 def grab_frame(video: str | Path, at_s: float) -> Image.Image:
     """The first frame at or after `at_s` (the last one if the clip is shorter)."""
-    import av
+    from microdrama.media import frame_at
 
-    last = None
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            last = frame
-            if frame.pts is not None and float(frame.pts * stream.time_base) + 1e-3 >= at_s:
-                break
-    if last is None:
-        raise RenderError(f"{video}: no video frame to make a cover from")
-    return last.to_image().convert("RGB")
+    return frame_at(video, at_s)
 
 
 def draw_cover(frame: Image.Image, size: tuple[int, int], title: str, subtitle: str, mark_text: str,

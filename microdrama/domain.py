@@ -22,12 +22,29 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from microdrama.errors import InputError, format_validation_error
 
 NARRATOR = "narrator"
 SLUG = r"^[a-z][a-z0-9_]*$"
 Language = Literal["zh", "en"]
+# A library asset by id and optional version (microdrama/library): 'char:lin_xia@2', or 'char:lin_xia' for the latest.
+ASSET_REF = r"^(char|voice|loc|prop|music|font|corpus):[a-z][a-z0-9_]*(@[1-9][0-9]*)?$"
+
+
+def _unset(value: object) -> bool:
+    """Dumps leave out an unset asset: a screenplay without library assets hashes (and caches) as it always did."""
+    return value is None
+
+
+def _still_required(*names: str):
+    """Schema hook: fields a library asset may fill stay required in the JSON Schema, so a model writing a
+    screenplay (which cannot see the library) never leaves them out; the `asset` field itself is not shown."""
+    def extra(schema: dict) -> None:
+        required = schema.get("required", [])
+        schema["required"] = [*required, *(n for n in names if n not in required)]
+    return extra
 
 
 class Strict(BaseModel):
@@ -93,7 +110,10 @@ class VoiceConsent(Strict):
 class Voice(Strict):
     """How a character sounds. Backends map this to their own voices (espeak-ng variants, TTS ids)."""
 
-    gender: Literal["female", "male"] = Field(description="'female' or 'male'; picks the voice family")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, json_schema_extra=_still_required("gender"))
+
+    gender: Literal["female", "male"] = Field(None, validate_default=False,  # type: ignore[assignment]
+                                              description="'female' or 'male'; picks the voice family")
     variant: int = Field(1, ge=1, le=7, description="1-7; characters of the same gender need different variants")
     pitch: int = Field(50, ge=0, le=99, description="espeak-style pitch 0-99 (50 is neutral)")
     rate: int = Field(165, ge=80, le=400, description="speaking rate in words per minute, 80-400")
@@ -105,9 +125,14 @@ class Voice(Strict):
     reference_clip: Path | None = Field(None, description="a recording to clone the voice from, for engines that "
                                                           "clone; needs `consent`")
     consent: VoiceConsent | None = Field(None, description="the speaker's consent, required with reference_clip")
+    asset: SkipJsonSchema[str | None] = Field(None, pattern=ASSET_REF, exclude_if=_unset,
+                                              description="a library voice, e.g. 'voice:warm_female@1': fills what is "
+                                                          "left out here (`microdrama assets`)")
 
     @model_validator(mode="after")
     def _cloning_needs_consent(self) -> "Voice":
+        if self.gender is None and self.asset is None:
+            raise ValueError("gender is required ('female' or 'male'), unless asset names a library voice")
         if self.reference_clip is not None:
             if self.consent is None:
                 raise ValueError("a cloned voice (reference_clip) needs the speaker's consent: add consent: "
@@ -127,14 +152,30 @@ def printable(value: str, fix: str) -> str:
 
 
 class Character(Strict):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              json_schema_extra=_still_required("look", "voice"))
+
     id: str = Field(pattern=SLUG, description="a lowercase slug such as 'lin_xia' used by shots and lines")
     name: str = Field(min_length=1, max_length=40, description="the display name, e.g. '林夏'")
     role: str = Field("supporting", description="e.g. protagonist, antagonist, ally")
-    look: str = Field(min_length=1, description="a look description used in visual prompts (hair, clothes, age)")
-    voice: Voice = Field(description="voice settings: gender, variant, pitch, rate")
+    look: str = Field(None, min_length=1, validate_default=False,  # type: ignore[assignment]
+                      description="a look description used in visual prompts (hair, clothes, age)")
+    voice: Voice = Field(None, validate_default=False,  # type: ignore[assignment]
+                         description="voice settings: gender, variant, pitch, rate")
     color: str | None = Field(
         None, pattern=r"^#[0-9a-fA-F]{6}$", description="placeholder colour in animatics as '#rrggbb'"
     )
+    asset: SkipJsonSchema[str | None] = Field(None, pattern=ASSET_REF, exclude_if=_unset,
+                                              description="a library character, e.g. 'char:lin_xia@2': fills look "
+                                                          "and voice where they are left out")
+
+    @model_validator(mode="after")
+    def _look_and_voice(self) -> "Character":
+        missing = [f for f in ("look", "voice") if getattr(self, f) is None]
+        if missing and self.asset is None:
+            raise ValueError(f"{' and '.join(missing)} required: write {'them' if len(missing) > 1 else 'it'} "
+                             "here, or name a library character with asset: char:ID@VERSION")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -283,6 +324,9 @@ class CharacterBrief(Strict):
     )
     gender: Literal["female", "male"] = Field(description="'female' or 'male' (picks the voice)")
     look: str = Field("", description="optional look description (hair, clothes, age)")
+    asset: SkipJsonSchema[str | None] = Field(None, pattern=ASSET_REF, exclude_if=_unset,
+                                              description="a library character, e.g. 'char:lin_xia@2': fills the "
+                                                          "look when it is left empty")
 
     @field_validator("name", "look")
     @classmethod

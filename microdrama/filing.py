@@ -145,6 +145,7 @@ class FiledEpisode:
     label_ok: bool | None = None  # None: not checked by the run that made it
     failed_clauses: list[str] = field(default_factory=list)
     review: dict = field(default_factory=dict)  # people's decisions on the takes (the studio), Manifest.review
+    assets: list[dict] = field(default_factory=list)  # library asset versions it relies on, Manifest.assets
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> "FiledEpisode":
@@ -162,7 +163,7 @@ class FiledEpisode:
                    cost_rmb=Decimal(manifest.cost.episode_total) if manifest.cost else Decimal(0),
                    label_ok=recorded["ok"] if checked else None,
                    failed_clauses=[c["clause"] for c in recorded["clauses"] if not c["ok"]] if checked else [],
-                   review=manifest.review)
+                   review=manifest.review, assets=manifest.assets)
 
 
 def describe_review(review: dict) -> str:
@@ -175,6 +176,7 @@ def describe_review(review: dict) -> str:
 
 def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
     from microdrama.labels.check import check_file
+    from microdrama.library import describe_rights
     from microdrama.media import probe
 
     rows_by_episode, total_cost, title = [], Decimal(0), ""
@@ -206,6 +208,7 @@ def online_pack(episodes: list[FiledEpisode], config: ProjectConfig) -> Pack:
         ("集数 episodes filed", str(len(episodes_table))),
         ("配音 voices and consent", describe_cast(cast_record(episodes[-1].screenplay, config.stages.dubbing,
                                                              config.narrator_voice)) if episodes else "—"),
+        ("素材权利与授权 asset rights and consents", describe_rights([a for ep in episodes for a in ep.assets]) or "—"),
         ("声明 declaration", AI_DECLARATION_ZH),
     ]
     return Pack("上线备案 online filing", rows, episodes_table)

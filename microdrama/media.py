@@ -128,3 +128,42 @@ def fit_frames(video, src_fps: float, out: Path, *, width: int, height: int, fps
     finally:
         raw.unlink(missing_ok=True)
     return out
+
+
+_frames: dict[tuple, "object"] = {}
+_frames_lock = __import__("threading").Lock()
+FRAMES_KEPT = 64
+
+
+def frame_at(path: str | Path, at_s: float | None = None):
+    """One decoded frame as an RGB PIL image: the first at or after `at_s`, the middle frame when None, the last
+    if the clip is shorter. Decoding to the middle of a 1080×1920 shot costs about a second, and the consistency
+    score and the covers ask again on every re-render, so a warm process (the studio) keeps recent frames,
+    keyed by the file's path, size and modification time (a store file never changes in place)."""
+    import av
+
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, at_s)
+    with _frames_lock:
+        if key in _frames:
+            return _frames[key].copy()
+    last = None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        middle = (stream.frames or 1) // 2
+        for i, frame in enumerate(container.decode(stream)):
+            last = frame
+            if at_s is None and i >= middle:
+                break
+            if at_s is not None and frame.pts is not None and float(frame.pts * stream.time_base) + 1e-3 >= at_s:
+                break
+    if last is None:
+        raise RenderError(f"{path}: no video frame to decode")
+    image = last.to_image().convert("RGB")
+    with _frames_lock:
+        _frames[key] = image
+        while len(_frames) > FRAMES_KEPT:
+            _frames.pop(next(iter(_frames)))
+    return image.copy()

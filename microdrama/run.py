@@ -152,6 +152,8 @@ class Manifest(BaseModel):
                                   "rate, and cost per finished minute including the takes not used")
     review: dict[str, Any] = Field(default_factory=dict, description="people's decisions on the takes (review.json): "
                                    "who approved or rejected which take, when and why, and the redos they asked for")
+    assets: list[dict[str, Any]] = Field(default_factory=list, description="library asset versions this episode "
+                                         "used, with their hashes, provenance, rights and consents (microdrama assets)")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
 
@@ -367,6 +369,7 @@ class Run:
         self.writing: dict[str, Any] = {}  # how the screenplay was written and fitted, for the manifest
         self.voices_note: str | None = None  # which speakers fall back to espeak-ng, for the manifest
         self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
+        self.assets: list[dict[str, Any]] = []  # library asset versions the episode uses, for the manifest
         self.budget = budget  # a spending cap: a paid call that would cross it is refused before it is sent
         self.quote: Quote | None = None  # what the run was quoted before it started, for the manifest
         self.takes = takes  # generations per shot: the first goes into the cut, the others wait for review
@@ -515,8 +518,11 @@ class Run:
 
     def quote_first(self, material: Brief | Screenplay) -> None:
         """Price the episode's paid calls before any is made; refuse to start when the quote is over the cap."""
+        from microdrama.library import use_assets
         from microdrama.quote import BudgetExceeded, quote_episode
 
+        # Library assets fill the material; an expired licence or consent or the wrong territory stops the run here.
+        self.assets = use_assets(material, self.config, self.dir.parent)
         self.quote = quote_episode(material, self.config, takes=self.takes)
         total = Decimal(self.quote.total)
         if self.budget is not None:
@@ -694,7 +700,7 @@ class Run:
             duration_s=summary.duration_s, cost_rmb=Decimal(summary.cost.episode_total) if summary.cost else Decimal(0),
             label_ok=video["ok"] if video else None,
             failed_clauses=[c["clause"] for c in video["clauses"] if not c["ok"]] if video else [],
-            review=self.review.summary())
+            review=self.review.summary(), assets=self.assets)
         write_pack(plan_pack(screenplay, self.config, date.today(), per_minute), self.dir / "filing", "plan")
         write_pack(online_pack([filed], self.config), self.dir / "filing", "online")
         self.progress(f"filing packs: {self.dir / 'filing'}")
@@ -763,7 +769,8 @@ class Run:
             writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
                      **({"llm": llm} if (llm := self._llm_summaries()) else {})},
             voices=self.voices_note, cast=self.cast, quote=self.quote, spend=self._spend(),
-            providers=self._providers(), takes=self._takes_report(summary.duration_s), review=self.review.summary())
+            providers=self._providers(), takes=self._takes_report(summary.duration_s), review=self.review.summary(),
+            assets=self.assets)
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return manifest

@@ -51,6 +51,15 @@ TINY_SCREENPLAY = {
 }
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every test that runs a flow (each start costs ~15 s on 2 cores)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 @pytest.fixture
 def screenplay() -> Screenplay:
     return parse_model(Screenplay, TINY_SCREENPLAY)

@@ -60,8 +60,10 @@ def test_no_skill_imports_a_sibling_skill():
 
 def test_the_core_imports_no_skill_and_no_pipeline():
     assert not offenders("microdrama", re.compile(r"microdrama\.skills(\.|$)"))
-    # The CLI is the one core module that starts pipelines (lazily, inside its commands).
-    assert not offenders("microdrama", re.compile(r"microdrama\.pipelines(\.|$)"), exclude=("microdrama/cli.py",))
+    # The CLI (cli.py and the cli_*.py modules of its commands) is the one part of the core that starts
+    # pipelines, lazily, inside its commands.
+    cli = tuple(str(p.relative_to(ROOT)) for p in (ROOT / "microdrama").glob("cli*.py"))
+    assert not offenders("microdrama", re.compile(r"microdrama\.pipelines(\.|$)"), exclude=cli)
 
 
 def test_config_imports_no_skill():

@@ -19,9 +19,7 @@ otio = pytest.importorskip("opentimelineio")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from prefect.testing.utilities import prefect_test_harness
-
+def run_dir(tmp_path_factory, prefect_harness) -> Path:
     from tests.conftest import TINY_SCREENPLAY
 
     root = tmp_path_factory.mktemp("export")
@@ -33,10 +31,9 @@ def run_dir(tmp_path_factory) -> Path:
         "project_code": "RD-EXPORT", "render": {"width": 144, "height": 256, "fps": 5}, "subtitles": {"font_size": 12},
         "qa": {"dub_qa": "off"}, "labels": {"enabled": False},  # 144 px is below the visible mark's 5% check
         "filing": {"licence_number": "沪-0001"}, "music": [{"file": str(root / "bed.wav"), "licence": "made here"}]})
-    with prefect_test_harness(server_startup_timeout=180):
-        from microdrama.pipelines.episode import episode_flow
+    from microdrama.pipelines.episode import episode_flow
 
-        summary = episode_flow(source=root / "screenplay.yaml", config=config, out_dir=root / "out", run_name="ep1")
+    summary = episode_flow(source=root / "screenplay.yaml", config=config, out_dir=root / "out", run_name="ep1")
     return Path(summary.run_dir)
 
 

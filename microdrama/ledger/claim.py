@@ -111,6 +111,19 @@ def quote_rows(runs_dir: Path, project: str, start: date, end: date) -> list[lis
     return rows
 
 
+CORPUS_COLUMNS = ["seq", "occurred_on", "vendor", "contract_no", "invoice_no", "amount (RMB)", "affiliated",
+                  "declaration_ref", "evidence (kind: sha256)"]
+
+
+def corpus_rows(claim: Claim) -> list[list]:
+    """Each corpus purchase with its full evidence hashes (contract, invoice, non-affiliation declaration), so an
+    auditor can match the documents byte for byte; `microdrama assets add corpus:…` records them."""
+    return [[e.seq, e.occurred_on.isoformat(), e.vendor or "", e.contract_no or "", e.invoice_no or "",
+             fen(e.amount_rmb_stored), "" if e.affiliated is None else ("yes" if e.affiliated else "no"),
+             e.declaration_ref or "", "; ".join(f"{ev['kind']}: {ev['sha256']}" for ev in e.evidence) or "none"]
+            for e in claim.entries if e.category == "corpus" and e.kind == "manual"]
+
+
 def _line(e: Entry) -> list:
     return [e.seq, e.occurred_on.isoformat(), e.kind, e.category, e.description, str(e.amount), e.currency,
             str(e.fx_rate), str(fen(e.amount_rmb_stored)), e.rate_ref or "", e.vendor or "", e.contract_no or "",
@@ -256,6 +269,9 @@ def _write_xlsx(claim: Claim, path: Path) -> None:
     checklist.append(["seq", "category", "vendor", "amount (RMB)", "missing"])
     for e, missing in claim.gaps:
         checklist.append([e.seq, e.category, e.vendor or "", fen(e.amount_rmb_stored), ", ".join(missing)])
+    corpus = wb.create_sheet("Corpus purchases")
+    for row in [CORPUS_COLUMNS, *corpus_rows(claim)]:
+        corpus.append(row)
     quotes = wb.create_sheet("Quote vs actual")
     quotes.append(QUOTE_COLUMNS)
     for row in claim.quotes:
@@ -301,6 +317,7 @@ def _html(claim: Claim) -> str:
         f"<td>{fen(e.amount_rmb_stored):,.2f}</td><td>{esc(', '.join(m))}</td></tr>" for e, m in claim.gaps)
     quote_rows_html = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
                               for row in claim.quotes)
+    corpus_html = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>" for row in corpus_rows(claim))
     v = claim.verification
     status = ("<p class=ok>✓ " if v.ok else "<p class=bad>✗ ") + esc(v.describe()).replace("\n", "<br>") + "</p>"
     if claim.checkpoint is not None:
@@ -336,6 +353,8 @@ total R&amp;D spend <b>{claim.total:,.2f} RMB</b></p>
 <table><tr>{''.join(f"<th>{esc(c)}</th>" for c in QUOTE_COLUMNS)}</tr>{quote_rows_html or '<tr><td colspan=8>no run folders given (--runs)</td></tr>'}</table>
 <h2>Excluded amounts</h2>
 <table><tr><th>seq</th><th>category</th><th>vendor</th><th>RMB</th><th>reason</th></tr>{excl_rows or '<tr><td colspan=5>none</td></tr>'}</table>
+<h2>Corpus purchases</h2>
+<table><tr>{''.join(f"<th>{esc(c)}</th>" for c in CORPUS_COLUMNS)}</tr>{corpus_html or '<tr><td colspan=9>none</td></tr>'}</table>
 <h2>Evidence checklist</h2>
 <table><tr><th>seq</th><th>category</th><th>vendor</th><th>RMB</th><th>missing</th></tr>{gap_rows or '<tr><td colspan=5>complete</td></tr>'}</table>
 <p><small>Amounts are summed unrounded and rounded once, half-up to 0.01 RMB. Line items with their rate

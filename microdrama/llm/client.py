@@ -128,6 +128,11 @@ class ChatClient:
         extra = {"response_format": {"type": "json_object"}} if wants_json else {}
         return _reply_text(self._chat(messages, extra, purpose=purpose))
 
+    def chat(self, messages: list[dict], *, tools: list[dict] | None = None, purpose: str = "chat") -> dict:
+        """The reply message of one chat completion offered `tools` (OpenAI function schemas), as the server sent
+        it: `content`, and `tool_calls` when the model calls tools. Retried and billed like `complete`."""
+        return self._chat(messages, {"tools": tools, "tool_choice": "auto"} if tools else {}, purpose=purpose)
+
     def _chat(self, messages: list[dict], extra: dict, *, purpose: str, tier: str | None = None) -> dict:
         """The reply message of one chat completion, retried on 429, 5xx and timeouts; every attempt is billed."""
         p = self.provider

@@ -64,8 +64,8 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
     templates.filters["money"] = lambda v: "—" if v in (None, "") else f"{Decimal(str(v)):.4f}"
     templates.filters["q"] = lambda v: quote(str(v))
 
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(csrf=app.state.csrf, **context)
+    def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = templates.get_template(template).render(csrf=app.state.csrf, **context)
         return HTMLResponse(html, status_code=status)
 
     # -- guards ----------------------------------------------------------------------------------------
@@ -116,12 +116,14 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
 
     @app.get("/e/{name}")
     def episode_page(request: Request, name: str, job: str | None = None):
+        busy = app.state.worker.busy(name)
+        current = app.state.worker.jobs.get(job) if job else None
         try:
             view = pages.episode(out_dir, name, app.state.budget)
         except InputError as exc:
+            if current or busy:  # a first render: nothing to show yet but its progress
+                return page("rendering.html", name=name, job=current or busy)
             return PlainError(404, str(exc))
-        busy = app.state.worker.busy(name)
-        current = app.state.worker.jobs.get(job) if job else None
         if wants_json(request):
             return JSONResponse({**view, "job": (current or busy).as_dict() if (current or busy) else None})
         return page("episode.html", e=view, job=current or busy, error=None)
@@ -249,6 +251,49 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
     async def rerender(request: Request, name: str):
         data = await form_of(request)
         return action(name, request, data, lambda folder, config: "re-render")
+
+    @app.post("/render-demo")
+    async def render_demo(request: Request):
+        """The bundled demo episode into OUT/demo, so a first visit has something to review."""
+        from microdrama.assets import ASSETS_DIR
+        from microdrama.run import check_stages, configure
+
+        await form_of(request)
+        try:
+            config = config_fallback or configure(ProjectConfig.load(None))[0]
+            check_stages(config)
+        except MicrodramaError as exc:
+            return PlainError(400, str(exc))
+        job = app.state.worker.submit("demo", "the demo episode", config=config,
+                                      source=ASSETS_DIR / "demo" / "brief.yaml", out_dir=out_dir)
+        return RedirectResponse(f"/e/demo?job={job.id}", status_code=303)
+
+    @app.get("/api/session")
+    def session():
+        """The CSRF token for a script (`microdrama episode --via-studio`); another site's page cannot read it."""
+        return JSONResponse({"csrf": app.state.csrf, "out": str(out_dir)})
+
+    @app.post("/api/render")
+    async def render_source(request: Request):
+        """Render a brief or screenplay from this machine into the studio's out folder, on the warm worker."""
+        data = await form_of(request)
+        try:
+            from microdrama.domain import read_source
+            from microdrama.run import check_run_name, check_stages, configure
+
+            source = Path(data.get("source", "")).expanduser().resolve()
+            read_source(source)
+            name = check_run_name(data.get("name") or source.stem)
+            folder = out_dir / name
+            config = (pages.episode_config(folder, config_fallback) if (folder / "screenplay.yaml").is_file()
+                      else config_fallback or configure(ProjectConfig.load(None))[0])
+            check_stages(config)
+            takes = number(data, "takes", int) or 1
+            job = app.state.worker.submit(name, f"render {source.name}", config=config, source=source,
+                                          out_dir=out_dir, takes=takes, budget_rmb=budget_left({}))
+        except MicrodramaError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"job": job.as_dict()}, status_code=202)
 
     # -- progress ---------------------------------------------------------------------------------------
 

@@ -14,9 +14,7 @@ from microdrama.media import probe
 pytestmark = pytest.mark.slow
 
 
-def test_generated_frames_flow_into_the_same_compose(tiny_models, tmp_path, screenplay_data):
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_generated_frames_flow_into_the_same_compose(tiny_models, tmp_path, screenplay_data, prefect_harness):
     _, registry = tiny_models
     source = tmp_path / "sp.yaml"
     source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
@@ -24,10 +22,9 @@ def test_generated_frames_flow_into_the_same_compose(tiny_models, tmp_path, scre
         "render": {"width": 270, "height": 480, "fps": 15}, "subtitles": {"font_size": 16},
         "stages": {"visuals": "video-diffusers"},
         "video": {"model": "tiny-wan", "registry": str(registry), "device": "cpu", "reference_model": "tiny-sd"}})
-    with prefect_test_harness(server_startup_timeout=180):
-        from microdrama.pipelines.episode import episode_flow
+    from microdrama.pipelines.episode import episode_flow
 
-        summary = episode_flow(source=source, config=config, out_dir=tmp_path / "out", run_name="video")
+    summary = episode_flow(source=source, config=config, out_dir=tmp_path / "out", run_name="video")
     info = probe(summary.video)
     assert (info.width, info.height, info.audio_streams) == (270, 480, 1)
     manifest = json.loads((Path(summary.run_dir) / "manifest.json").read_text(encoding="utf-8"))

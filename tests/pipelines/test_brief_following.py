@@ -21,14 +21,11 @@ SMALL = {"project_code": "RD-BRIEFS", "render": {"width": 216, "height": 384, "f
 
 
 @pytest.fixture(scope="module")
-def flows():
-    from prefect.testing.utilities import prefect_test_harness
+def flows(prefect_harness):
+    from microdrama.pipelines.episode import episode_flow
+    from microdrama.pipelines.series import series_flow
 
-    with prefect_test_harness(server_startup_timeout=180):
-        from microdrama.pipelines.episode import episode_flow
-        from microdrama.pipelines.series import series_flow
-
-        yield episode_flow, series_flow
+    return episode_flow, series_flow
 
 
 @pytest.mark.parametrize("brief_path", BRIEFS, ids=lambda p: p.stem)

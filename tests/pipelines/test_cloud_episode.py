@@ -42,13 +42,10 @@ def cloud_config(url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def prefect():
-    from prefect.testing.utilities import prefect_test_harness
+def prefect(prefect_harness):
+    from microdrama.pipelines.episode import episode_flow
 
-    with prefect_test_harness(server_startup_timeout=180):
-        from microdrama.pipelines.episode import episode_flow
-
-        yield episode_flow
+    return episode_flow
 
 
 @pytest.fixture

@@ -9,11 +9,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+def harness(prefect_harness):
+    return None
 
 
 @pytest.mark.parametrize("name", ["city-image", "brand", "overseas"])

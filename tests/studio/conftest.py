@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +18,8 @@ TINY = {"project_code": "RD-STUDIO", "render": {"width": 270, "height": 480, "fp
 
 
 @pytest.fixture(scope="package")
-def prefect():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+def prefect(prefect_harness):
+    return None
 
 
 @pytest.fixture(scope="package")
@@ -46,5 +46,27 @@ def out(rendered_once, tmp_path) -> Path:
 def worker(prefect):
     from microdrama.pipelines.studio import RenderWorker
 
-    
     return RenderWorker().start(warm=False)
+
+
+@pytest.fixture
+def studio_url(out, worker):
+    """The studio over `out`, served by uvicorn on a free loopback port."""
+    import uvicorn
+
+    from microdrama.studio.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(out, worker), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the studio did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

@@ -140,3 +140,35 @@ def test_guards_csrf_origin_traversal_token_and_no_secrets(out, worker, monkeypa
     assert locked.get("/").status_code == 401
     assert locked.get("/?token=t0ken").status_code == 200
     assert locked.get("/e/ep1").status_code == 200  # the cookie carries it from then on
+
+
+def test_the_cli_renders_through_the_studio_warm_worker(studio_url, out, tmp_path, screenplay_data):
+    import subprocess
+    import sys
+
+    screenplay_data["episode"]["scenes"][0]["shots"][2]["lines"][0]["text"] = "手机又亮了。"
+    source = tmp_path / "ep2.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "microdrama.cli", "episode", str(source), "--via-studio", studio_url],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "warm worker" in done.stdout and "[dub 4/4]" in done.stderr  # the render's progress, followed live
+    assert json.loads((out / "ep2" / "manifest.json").read_text(encoding="utf-8"))["source"]["path"] == str(source)
+    bad = subprocess.run([sys.executable, "-m", "microdrama.cli", "episode", str(tmp_path / "missing.yaml"),
+                          "--via-studio", studio_url], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "missing.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_first_visit_renders_the_demo_from_the_page(worker, tmp_path):
+    from microdrama.config import ProjectConfig
+    from tests.studio.conftest import TINY
+
+    app = create_app(tmp_path / "empty", worker, config=ProjectConfig.model_validate(TINY))
+    client = TestClient(app)
+    assert 'data-testid="render-demo"' in client.get("/").text
+    r = client.post("/render-demo", data={"csrf": app.state.csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/e/demo?job=")
+    assert 'data-testid="progress"' in client.get(r.headers["location"]).text  # its progress, before any file
+    job = worker.wait(worker.jobs[r.headers["location"].split("job=")[1]])
+    assert job.state == "done", job.error
+    assert 'data-testid="take-s01-1"' in client.get("/e/demo").text

@@ -1,0 +1,115 @@
+"""Benchmark: the studio's warm worker against the cold CLI, on the demo episode, side by side in one run.
+
+    python benchmarks/studio.py            # ~4 min on 2 cores
+
+Measures, each on a fresh store:
+  1. a full demo render from a cold `microdrama demo` process (Python, Prefect and the skills start up);
+  2. a one-line edit re-rendered by a cold `microdrama episode` process;
+  3. a full demo render through the warm worker (`pipelines.studio.RenderWorker`, warmed first);
+  4. a one-line edit through the warm worker, as the studio does it (`edits.apply_edit`, then a render).
+Prints the ratios the studio issue targets (edit ÷ full run ≤ 0.10; warm full render ≤ 0.5 × episode length)
+and writes benchmarks/results/studio.json with hardware and library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+EDITED = "你当年把我赶出家门，今天我回来讨个说法。"
+
+
+def cli(args: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "microdrama.cli", *args], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def first_line(run_dir: Path) -> str:
+    from microdrama.edits import load_screenplay
+
+    return load_screenplay(run_dir).spoken_lines()[1].id  # the first line after the opening narration
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="microdrama-bench-studio-"))
+    env = {**os.environ, "PREFECT_HOME": str(work / "prefect"), "MICRODRAMA_CACHE": str(work / "cache")}
+    os.environ.update({k: env[k] for k in ("PREFECT_HOME", "MICRODRAMA_CACHE")})
+    report: dict = {"episode": "bundled demo (assets/demo/brief.yaml), default config, CPU animatic"}
+
+    # 1-2. Cold CLI: a full render, then one edited line re-rendered by a new process.
+    cold = work / "cold"
+    full_cold = cli(["demo", "--out", str(cold)], env)
+    from microdrama.edits import apply_edit, edit_line
+    from microdrama.run import Manifest, configure
+    from microdrama.config import ProjectConfig
+
+    config, _ = configure(ProjectConfig.load(None))
+    run_dir = cold / "demo"
+    length = Manifest.read(run_dir).episode["duration_s"]
+    line = first_line(run_dir)
+    apply_edit(run_dir, config, edit_line, line, text=EDITED)
+    edit_cold = cli(["episode", str(run_dir / "screenplay.yaml"), "--out", str(cold), "--name", "demo"], env)
+    print(f"cold CLI: full {full_cold:.1f} s, one-line edit {edit_cold:.1f} s (episode {length:.1f} s)", flush=True)
+
+    # 3-4. The warm worker in this process: warmed once, then a full render and an edit.
+    from microdrama.assets import ASSETS_DIR
+    from microdrama.pipelines.studio import RenderWorker
+
+    started = time.perf_counter()
+    worker = RenderWorker().start()
+    worker.ready.wait()
+    warm_up = time.perf_counter() - started
+    warm = work / "warm"
+
+    def render(source: Path, reason: str) -> float:
+        job = worker.wait(worker.submit("demo", reason, config=config, source=source, out_dir=warm))
+        assert job.state == "done", job.error
+        return job.seconds
+
+    full_warm = render(ASSETS_DIR / "demo" / "brief.yaml", "full render")
+    run_dir = warm / "demo"
+    apply_started = time.perf_counter()
+    apply_edit(run_dir, config, edit_line, line, text=EDITED)
+    edit_warm = render(run_dir / "screenplay.yaml", f"line {line} edited") + (time.perf_counter() - apply_started)
+    print(f"warm worker (warm-up {warm_up:.1f} s once): full {full_warm:.1f} s, one-line edit {edit_warm:.1f} s",
+          flush=True)
+
+    report.update({
+        "episode_seconds": round(length, 2),
+        "cold_cli": {"full_s": round(full_cold, 2), "edit_s": round(edit_cold, 2),
+                     "edit_over_full": round(edit_cold / full_cold, 3)},
+        "warm_worker": {"warm_up_s": round(warm_up, 2), "full_s": round(full_warm, 2), "edit_s": round(edit_warm, 2),
+                        "edit_over_full_warm": round(edit_warm / full_warm, 3),
+                        "full_over_episode_length": round(full_warm / length, 3)},
+        "edit_warm_over_full_cold": round(edit_warm / full_cold, 3),
+        "targets": {"edit_over_full": 0.10, "full_over_episode_length": 0.5},
+        "hardware": {"machine": platform.machine(), "cpus": os.cpu_count(), "system": platform.platform()},
+        "versions": {"python": sys.version.split()[0],
+                     **{p: version(p) for p in ("microdrama", "prefect", "imageio-ffmpeg", "fastapi")}},
+    })
+    print(f"one-line edit through the warm worker ÷ full cold run: {report['edit_warm_over_full_cold']:.3f} "
+          f"(÷ full warm run {report['warm_worker']['edit_over_full_warm']:.3f}); "
+          f"warm full render ÷ episode length: {report['warm_worker']['full_over_episode_length']:.3f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "studio.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
