@@ -158,13 +158,13 @@ def consent_add(
     """Record a real person's consent: a new version of the asset carrying it."""
     library = _open(ledger, config, out)[0]
     latest = library.get(asset.partition("@")[0])
-    proof = library.store_file(evidence, "consent")
+    proof = library.store_file(evidence, f"consent_{len(latest.consents) + 1}")
     consent = {"person": person, "covers": covers, "scope": scope, "expires": _date(expires, "--expires"),
                "evidence_sha256": proof.sha256}
     version = library.add({"asset_id": latest.asset_id, "person": latest.person or person,
                            "consents": [*(c.model_dump(mode="json") for c in latest.consents), consent],
                            "note": f"consent of {person} ({covers}) until {consent['expires']}"},
-                          [("consent", evidence)] if not latest.file("consent") else [])
+                          [(f"consent_{len(latest.consents) + 1}", evidence)])
     typer.echo(f"added {version.ref}: consent of {person} to use their {covers}, evidence sha256 {proof.sha256}")
 
 

@@ -6,8 +6,11 @@ folder) **before** the first poll: a re-run of the same step finds it and polls 
 instead of paying for a new one. A request that was sent but whose answer never arrived leaves a
 `submitting` record; the next run refuses to guess (it may have been charged) and says what to do.
 
-Every HTTP attempt counts (`api_calls`, `api_calls_failed`); 429 and 5xx are retried with jittered
-exponential backoff that honours `Retry-After`; 401/403 and content-moderation refusals are not
+Every HTTP attempt counts (`api_calls`, `api_calls_failed`) and leaves a line in the job's attempt log
+(`<job>.attempts.jsonl` beside its journal record: when, submit/poll/retrieve/download, the HTTP status,
+what came of it, and whether it is the attempt that created the paid task), so a crashed run's attempts
+are kept too and numbered on by the next one. 429 and 5xx are retried with jittered exponential backoff
+that honours `Retry-After`; 401/403 and content-moderation refusals are not
 retried (a moderation refusal is `ModerationError` carrying the provider's reason). Downloads are
 checked (size against Content-Length, decodable media) and written atomically. The API key is read
 from the environment or the keyring when a request is made and never written anywhere.
@@ -48,10 +51,14 @@ JobKind = Literal["video", "image", "speech"]
 class CloudProvider(Strict):
     """A model-API account: which adapter speaks to it, where, and how hard to push it."""
 
-    adapter: Literal["dashscope", "ark", "openai"] = Field(description="the provider's API: dashscope (Alibaba Model "
-                                                                       "Studio), ark (Volcengine), openai (compatible)")
+    adapter: Literal["dashscope", "ark", "openai", "kling", "minimax"] = Field(
+        description="the provider's API: dashscope (Alibaba Model Studio), ark (Volcengine), openai (compatible), "
+                    "kling (Kling AI), minimax (MiniMax Hailuo)")
     base_url: str = Field(description="the API root, e.g. https://dashscope.aliyuncs.com/api/v1")
-    api_key_env: str = Field(description="the environment variable holding the key (never the key itself)")
+    api_key_env: str = Field(description="the environment variable holding the key (never the key itself); for "
+                                         "kling, the access key")
+    secret_key_env: str | None = Field(None, description="kling only: the environment variable holding the secret "
+                                                         "key that signs each request's token (never the key)")
     timeout_s: float = Field(60.0, gt=0, le=600, description="one HTTP request")
     job_timeout_s: float = Field(1800.0, gt=0, le=6 * 3600, description="one job from submit to result, up to 6 h")
     poll_interval_s: float = Field(5.0, ge=0, le=300, description="first wait between polls; grows to 60 s")
@@ -71,18 +78,42 @@ class CloudProvider(Strict):
         return host_of(self.base_url)
 
     def api_key(self) -> str:
-        key = os.environ.get(self.api_key_env)
-        if not key:
-            try:  # optional: the OS keyring, service "microdrama"
-                import keyring  # type: ignore
-
-                key = keyring.get_password("microdrama", self.api_key_env)
-            except Exception:
-                key = None
+        """The key; for an account that signs its requests, also checks that the secret is there, so the
+        check made before a run starts covers both."""
+        key = _secret(self.api_key_env)
         if not key:
             raise InputError(f"no API key for {self.host}: set the environment variable {self.api_key_env} "
                              "(or store it in the OS keyring under service 'microdrama')")
+        if self.secret_key_env:
+            self.secret_key()
         return key
+
+    def secret_key(self) -> str:
+        if not self.secret_key_env:
+            raise InputError(f"the {self.adapter} account at {self.host} signs its requests: set secret_key_env to "
+                             "the environment variable holding its secret key, e.g. KLING_SECRET_KEY")
+        secret = _secret(self.secret_key_env)
+        if not secret:
+            raise InputError(f"no secret key for {self.host}: set the environment variable {self.secret_key_env} "
+                             "(or store it in the OS keyring under service 'microdrama')")
+        return secret
+
+    def secrets(self) -> list[str]:
+        """Every secret this account holds right now (to be blanked out of messages); none is an error."""
+        return [s for s in (_secret(self.api_key_env), _secret(self.secret_key_env) if self.secret_key_env else None)
+                if s]
+
+
+def _secret(env: str) -> str | None:
+    value = os.environ.get(env)
+    if not value:
+        try:  # optional: the OS keyring, service "microdrama"
+            import keyring  # type: ignore
+
+            value = keyring.get_password("microdrama", env)
+        except Exception:
+            value = None
+    return value or None
 
 
 class JobSpec(Strict):
@@ -174,6 +205,23 @@ class Adapter(ABC):
         """How to fetch a result URL (most are pre-signed and need no key)."""
         return Call("GET", url, headers={"X-Microdrama-No-Auth": "1"})
 
+    def locate(self, media: str) -> Call | None:
+        """For providers whose finished task names a file, not a URL: the request that asks where it is."""
+        return None
+
+    def located(self, payload: Any) -> str:
+        """The download URL in the answer to `locate`'s request."""
+        raise TypeError(f"{self.name} names its results by URL: there is nothing to locate")
+
+    def authorization(self, provider: "CloudProvider") -> str:
+        """The Authorization header of one request (read from the environment when it is sent)."""
+        return f"Bearer {provider.api_key()}"
+
+    def answer_status(self, status: int, payload: Any) -> int:
+        """The HTTP status an answer stands for: providers that answer 200 with an error code in the body
+        map it here (to 429 to be retried, 401 for a bad key, 400 for a refusal …)."""
+        return status
+
     def error_of(self, payload: Any) -> tuple[str | None, str]:
         """(code, message) of an error answer, for messages and moderation detection."""
         if isinstance(payload, dict):
@@ -232,6 +280,8 @@ class JobOutcome:
     resumed: bool  # polled a task an earlier (crashed) run had submitted
     quantities: dict[str, float]
     upstream_labels: dict[str, str]
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # every HTTP attempt of this job, all runs
+    job: str = ""  # the job's name in the step's journal
 
 
 @dataclass
@@ -244,6 +294,7 @@ class JobClient:
     clock: Callable[[], float] = time.monotonic
     log: Callable[[str], None] | None = None
     counts: dict[str, float] = field(default_factory=lambda: {"api_calls": 0.0, "api_calls_failed": 0.0})
+    attempt_log: Path | None = None  # the running job's attempt log (one JSON line per HTTP attempt)
 
     # -- one job -----------------------------------------------------------------------------------
 
@@ -251,6 +302,7 @@ class JobClient:
         """Submit (or resume) the job named `name`, wait for it, and download its media into `dest_dir`."""
         self.counts = {"api_calls": 0.0, "api_calls_failed": 0.0}  # this job's attempts
         record_path = self.journal / f"{name}.json"
+        self.attempt_log = self.journal / f"{name}.attempts.jsonl"
         record = _read_record(record_path)
         with _Slots.of(self.provider):
             resumed = False
@@ -291,7 +343,8 @@ class JobClient:
             _write_record(record_path, {"state": "done", "spec": spec.fingerprint(), "at": _now(),
                                         "task_id": task_id, "files": [f.name for f in files]})
         return JobOutcome(files=files, task_id=task_id, resumed=resumed,
-                          quantities={**self._quantities(), **state.billed}, upstream_labels=state.upstream_labels)
+                          quantities={**self._quantities(), **state.billed}, upstream_labels=state.upstream_labels,
+                          attempts=read_attempts(self.attempt_log), job=name)
 
     def _wait(self, task_id: str) -> JobState:
         deadline = self.clock() + self.provider.job_timeout_s
@@ -311,10 +364,11 @@ class JobClient:
 
     def _fail(self, state: JobState, task_id: str | None) -> None:
         detail = f"{state.error_code or 'failed'}: {state.error_message or 'no reason given'}"
+        billed = {**self._quantities(), **state.billed}  # what a provider bills for a failed task is costed too
         if state.moderation or self.adapter.is_moderation(state.error_code, state.error_message or ""):
             raise ModerationError(f"{self.adapter.name} refused the content ({detail}); change the prompt or "
-                                  "image — retrying the same request will be refused again", self._quantities())
-        raise CloudError(f"{self.adapter.name} task {task_id} failed ({detail})", self._quantities())
+                                  "image — retrying the same request will be refused again", billed)
+        raise CloudError(f"{self.adapter.name} task {task_id} failed ({detail})", billed)
 
     # -- HTTP with retries and counting ------------------------------------------------------------
 
@@ -326,12 +380,15 @@ class JobClient:
             status, response, error = None, None, None
             try:
                 response = self._request(call)
-                status = response.status_code
+                payload = _payload(response)
+                status = self.adapter.answer_status(response.status_code, payload)
                 if status < 400:
-                    return _payload(response), response
-                code, message = self.adapter.error_of(_payload(response))
+                    self._attempt(what, response.status_code, "ok", billed=what == "submit")
+                    return payload, response
+                code, message = self.adapter.error_of(payload)
                 if self.adapter.is_moderation(code, message):
                     self.counts["api_calls_failed"] += 1
+                    self._attempt(what, response.status_code, "moderation", note=f"{code}")
                     raise ModerationError(f"{self.adapter.name} refused the content ({code}: {message}); change "
                                           "the prompt or image — retrying the same request will be refused again",
                                           self._quantities(), refused=True)
@@ -342,6 +399,10 @@ class JobClient:
                 error = f"{type(exc).__name__}: {exc}"
             self.counts["api_calls_failed"] += 1
             last = self._redact(error)
+            final = status is not None and (status in (401, 403) or (status not in RETRY_STATUS and status < 500))
+            self._attempt(what, response.status_code if response is not None else None,
+                          "refused" if final else "retry" if attempt < self.provider.max_retries else "error",
+                          note=last[:200])
             if status in (401, 403):
                 raise CloudError(f"{self.adapter.name} {what}: {last} — check the key in {self.provider.api_key_env}",
                                  self._quantities(), refused=True)
@@ -363,7 +424,7 @@ class JobClient:
         url = call.path if call.path.startswith(("http://", "https://")) else f"{self.provider.base_url}{call.path}"
         headers = dict(call.headers)
         if headers.pop("X-Microdrama-No-Auth", None) is None:
-            headers["Authorization"] = f"Bearer {self.provider.api_key()}"
+            headers["Authorization"] = self.adapter.authorization(self.provider)
         with httpx.Client(timeout=self.provider.timeout_s, transport=self.transport, follow_redirects=True) as http:
             return http.request(call.method, url, json=call.json, headers=headers, files=call.files, data=call.data)
 
@@ -383,6 +444,10 @@ class JobClient:
                 files.append(self._store(base64.b64decode(url.split(",", 1)[1]), dest_dir / f"{name}-{i}.bin", None))
                 continue
             try:
+                lookup = self.adapter.locate(url)
+                if lookup is not None:  # the task named a file: ask where it is (a fresh URL on every run)
+                    payload, _ = self._send(lookup, what="retrieve")
+                    url = self.adapter.located(payload)
                 _, response = self._send(self.adapter.download(url), what="download")
             except CloudError as exc:
                 raise CloudError(f"{exc} — the job itself is done and kept in the journal: run again to fetch it "
@@ -408,12 +473,24 @@ class JobClient:
     def _quantities(self) -> dict[str, float]:
         return dict(self.counts)
 
+    def _attempt(self, kind: str, status: int | None, outcome: str, billed: bool = False, note: str = "") -> None:
+        """One line per HTTP attempt, appended as soon as its answer (or failure) is known, before acting on it.
+        `billed` marks the attempt that created the paid task (or got the paid answer); the amount is the
+        task's billed quantities. Numbers go on across runs: (step, job, n) names one attempt for good."""
+        if self.attempt_log is None:
+            return
+        n = len(read_attempts(self.attempt_log)) + 1
+        line = {"n": n, "at": _now(), "kind": kind, "http_status": status, "outcome": outcome, "billed": billed}
+        if note:
+            line["note"] = self._redact(note)
+        self.attempt_log.parent.mkdir(parents=True, exist_ok=True)
+        with self.attempt_log.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
     def _redact(self, text: str) -> str:
-        try:
-            key = self.provider.api_key()
-        except InputError:
-            return text
-        return text.replace(key, "***") if key else text
+        for secret in self.provider.secrets():
+            text = text.replace(secret, "***")
+        return text
 
     def _say(self, message: str) -> None:
         if self.log:
@@ -495,6 +572,19 @@ def _answered(record: dict, journal: Path) -> JobState:
     audio = (journal / record["answer"]).read_bytes() if record.get("answer") else None
     return JobState("succeeded", media=list(record.get("media") or []), audio=audio,
                     billed=record.get("billed") or {}, upstream_labels=record.get("labels") or {})
+
+
+def read_attempts(path: Path | None) -> list[dict[str, Any]]:
+    """A job's attempt log (a torn last line from a killed run is skipped)."""
+    if path is None or not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
 
 
 def _read_record(path: Path) -> dict | None:

@@ -97,7 +97,9 @@ def write_provider_record(ctx: SkillContext, adapter: Adapter, options: CloudOpt
               "checked_on": adapter.checked_on, "model": options.model, "host": options.provider.host,
               "tasks": [o.task_id for o in outcomes], "resumed": any(o.resumed for o in outcomes),
               "upstream_labels": labels,
-              "originals": [upstream_marks(f) for o in outcomes for f in o.files]}
+              "originals": [upstream_marks(f) for o in outcomes for f in o.files],
+              # every HTTP attempt of this step's jobs, crashed runs' included (the journal's attempt logs)
+              "attempts": [{"job": o.job, **a} for o in outcomes for a in o.attempts]}
     path = ctx.path(PROVIDER_RECORD)
     atomic_write_text(path, json.dumps(record, ensure_ascii=False, indent=1))
     return path

@@ -40,7 +40,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 class StoredFile(Strict):
     """A file of the version, kept in the library's content-addressed folder under its sha256."""
 
-    role: str = Field(pattern=r"^[a-z_]+$", description="image, reference_clip, audio, font, corpus, contract, "
+    role: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="image, reference_clip, audio, font, corpus, contract, "
                                                           "invoice, declaration, consent or file")
     name: str = Field(min_length=1, description="the file's name when it was added")
     sha256: str = Field(pattern=SHA256)
@@ -145,6 +145,8 @@ class AssetVersion(Strict):
             raise ValueError("a voice asset needs its settings (--gender, and --engine/--voice-id for a neural voice)")
         if self.kind == "corpus" and self.corpus is None:
             raise ValueError("a corpus asset needs its purchase (vendor, contract, amount, date, affiliated)")
+        if self.file("reference_clip") and not self.person:
+            raise ValueError("a cloned voice (reference_clip) needs the speaker (--person), whose consent it needs")
         if self.voice is not None and self.voice.reference_clip is not None:
             raise ValueError("a library voice keeps its clip as a file (role reference_clip), not as a path")
         return self

@@ -96,9 +96,9 @@ class Library:
                     number = 1 if row is None else row.latest + 1
                     missing = [k for k in ("name", "provenance", "rights") if not (fields.get(k) or base.get(k))]
                     if missing:
-                        raise InputError(f"asset {asset_id}: a first version needs {', '.join(missing)} (on the command "
-                                         "line: --name; --source with --model or --vendor; --owner, --licence and "
-                                         "--territory)")
+                        raise InputError(f"asset {asset_id}: a first version needs {', '.join(missing)} (on the "
+                                         "command line: --name; --source with --model or --vendor; --owner, "
+                                         "--licence and --territory)")
                     roles = {f.role for f in stored}
                     kept = [f for f in base.get("files", []) if f["role"] not in roles]
                     data = {**base, "note": "", **{k: v for k, v in fields.items() if v is not None},
@@ -155,8 +155,8 @@ class Library:
 
     def catalogue(self, kind: str | None = None, tag: str | None = None) -> list[tuple[AssetInfo, AssetVersion]]:
         """Every asset with its latest version, by id."""
-        q = select(assets, versions.c.record).join(versions, (versions.c.asset_id == assets.c.asset_id)
-                                                   & (versions.c.version == assets.c.latest)).order_by(assets.c.asset_id)
+        latest = (versions.c.asset_id == assets.c.asset_id) & (versions.c.version == assets.c.latest)
+        q = select(assets, versions.c.record).join(versions, latest).order_by(assets.c.asset_id)
         if kind:
             q = q.where(assets.c.kind == kind)
         with self.engine.connect() as conn:

@@ -130,7 +130,8 @@ def _fill(material: Brief | Screenplay, found: dict[str, AssetVersion], library:
 def _record(where: str, v: AssetVersion) -> dict[str, Any]:
     """One asset version as the manifest and the filing pack cite it."""
     return {"used_by": where, "ref": v.ref, "kind": v.kind, "name": v.name, "record_sha256": v.digest(),
-            "files": [f.model_dump() for f in v.files], "provenance": v.provenance.model_dump(mode="json", exclude_none=True),
+            "files": [f.model_dump() for f in v.files],
+            "provenance": v.provenance.model_dump(mode="json", exclude_none=True),
             "rights": v.rights.model_dump(mode="json"), "person": v.person,
             "consents": [c.model_dump(mode="json") for c in v.consents]}
 

@@ -323,6 +323,13 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
 
     # -- files ------------------------------------------------------------------------------------------
 
+    @app.get("/font/cjk.otf")
+    def cjk_font():
+        """The bundled Noto Sans SC (OFL), so Chinese shows on a machine without a CJK font; cached a day."""
+        from microdrama.media import cjk_font_path
+
+        return FileResponse(cjk_font_path(), media_type="font/otf", headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/media/{path:path}")
     def media(path: str):
         try:

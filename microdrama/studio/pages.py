@@ -153,7 +153,7 @@ def episode(out_dir: Path, name: str, budget_rmb: Decimal | None = None) -> dict
         "characters": [{"id": c.id, "name": c.name, "role": c.role, **c.voice.model_dump(mode="json",
                         include={"gender", "variant", "pitch", "rate", "engine", "voice_id"})}
                        for c in screenplay.series.characters],
-        "speakers": [c.id for c in screenplay.series.characters] + ["narrator"],
+        "speakers": [(c.id, c.name) for c in screenplay.series.characters] + [("narrator", "旁白 narrator")],
         "emotions": [e.value for e in Emotion],
         "shots": shots, "all_approved": bool(shots) and all(s["approved"] for s in shots),
         "cost": cost_panel(manifest, shots, budget_rmb),
@@ -189,4 +189,5 @@ def compliance_panel(out_dir: Path, folder: Path, manifest: dict[str, Any]) -> d
                     if p.suffix in (".html", ".xlsx", ".json")) if (folder / "filing").is_dir() else []
     consents = [c for c in manifest.get("cast", []) if c.get("consent")]
     return {"labels": labels, "labels_ok": bool(labels) and all(r["ok"] for r in labels), "filing": filing,
+            "audio_passed": sum(r["ok"] and r["file"].endswith(".wav") for r in labels),
             "cast": manifest.get("cast", []), "consents": consents}

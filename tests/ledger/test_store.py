@@ -29,7 +29,7 @@ def test_schema_is_migrated_and_reopening_is_harmless(ledger, ledger_url):
     ledger.append(entry())
     again = Ledger(ledger_url)
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"  # 0002: the asset library (microdrama/library)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     assert len(again.entries()) == 1
     again.engine.dispose()
 

@@ -38,7 +38,7 @@ def test_add_consent_show_verify_and_retire(tmp_path):
     assert hashlib.sha256(signed.read_bytes()).hexdigest() in said
     shown = json.loads(assets(out, "show", "char:zhang"))
     assert shown["version"] == 2 and shown["consents"][0]["expires"] == "2030-12-31"
-    assert shown["rights"]["territories"] == ["CN"] and {f["role"] for f in shown["files"]} == {"image", "consent"}
+    assert shown["rights"]["territories"] == ["CN"] and {f["role"] for f in shown["files"]} == {"image", "consent_1"}
     assert "char:zhang@2" in assets(out, "list")
     assert "library intact" in assets(out, "verify")
     library = open_library(ProjectConfig().ledger, out_dir=out)[0]

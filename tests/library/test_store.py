@@ -15,7 +15,8 @@ from tests.library.conftest import character
 
 def test_a_new_file_or_new_rights_is_a_new_version_and_old_ones_stay(library, picture, tmp_path):
     first = library.add(character(), [("image", picture)])
-    second = library.add({"asset_id": "char:lin_xia", "rights": {**first.rights.model_dump(), "territories": ["WORLD"]}})
+    wider = {**first.rights.model_dump(), "territories": ["WORLD"]}
+    second = library.add({"asset_id": "char:lin_xia", "rights": wider})
     other = tmp_path / "other.png"
     other.write_bytes(b"another picture")
     third = library.add({"asset_id": "char:lin_xia"}, [("image", other)])
