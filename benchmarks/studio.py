@@ -53,9 +53,9 @@ def main() -> None:
     # 1-2. Cold CLI: a full render, then one edited line re-rendered by a new process.
     cold = work / "cold"
     full_cold = cli(["demo", "--out", str(cold)], env)
+    from microdrama.config import ProjectConfig
     from microdrama.edits import apply_edit, edit_line
     from microdrama.run import Manifest, configure
-    from microdrama.config import ProjectConfig
 
     config, _ = configure(ProjectConfig.load(None))
     run_dir = cold / "demo"

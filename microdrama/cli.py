@@ -113,6 +113,7 @@ filing_app = _App(help="Filing packs: planning filing (规划备案) and online 
                          no_args_is_help=True)
 app.add_typer(filing_app, name="filing")
 app.command("export")(__import__("microdrama.cli_deliver", fromlist=["export"]).export)  # deliverables
+app.command("deliver")(__import__("microdrama.cli_deliver", fromlist=["deliver"]).deliver)  # platform packs
 app.add_typer(__import__("microdrama.cli_assets", fromlist=["assets_app"]).assets_app, name="assets")  # IP library
 app.command("deploy")(__import__("microdrama.cli_prefect", fromlist=["deploy"]).deploy)  # pools, deployments
 app.command("worker")(__import__("microdrama.cli_prefect", fromlist=["worker"]).worker)  # a pinned worker
@@ -628,8 +629,11 @@ def ledger_claim(
 
     led, _, evidence = _open_ledger(ledger, config)
     kept = evidence.root / "checkpoints"
-    claim = build_claim(led, PolicyRules.load(rules), project, first, last,
-                        load_checkpoints(kept) if kept.is_dir() else [])
+    from microdrama.config import ProjectConfig
+
+    claim = build_claim(led, PolicyRules.load(rules), project, first, last,  # filing.city_image: the +50% line
+                        load_checkpoints(kept) if kept.is_dir() else [],
+                        city_image=ProjectConfig.load(config).filing.city_image)
     if runs is not None:
         claim.quotes = quote_rows(runs, project, first, last)
     if claim.checkpoint is not None:

@@ -28,6 +28,8 @@ class RenderConfig(EncodeSpec):
         "segmented", description="segmented: finish each shot, then join without re-encoding (incremental); "
         "single-pass: one compose encode of the whole episode (stages.compose)"
     )
+    stems: bool = Field(True, description="also publish stems/: clean picture, dialogue, music and mix, labelled "
+                        "(false skips the join and the extra files)")
 
     def final_encode(self) -> EncodeSpec:
         return EncodeSpec(width=self.width, height=self.height, fps=self.fps, crf=self.crf, preset=self.preset)
@@ -125,6 +127,9 @@ class ProjectConfig(Strict):
         "RD-DEMO", pattern=r"^[A-Za-z0-9_.-]+$", description="R&D project code every cost is attributed to"
     )
     studio: str = Field("", description="studio or company name")
+    commercial: bool = Field(True, description="a commercial production (sold, monetised, made for a client): voice "
+                             "models whose licence forbids commercial use are refused (assets/models/voices.yaml); "
+                             "false only for research or private work")
     render: RenderConfig = Field(default_factory=RenderConfig)
     stages: StageConfig = Field(default_factory=StageConfig)
     subtitles: SubtitleConfig = Field(default_factory=SubtitleConfig)

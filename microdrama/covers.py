@@ -82,9 +82,10 @@ def check_visible_mark(path: Path) -> None:
 
 
 def write_covers(run_dir: Path, screenplay: Screenplay, board: Storyboard, takes: list[dict], config,
-                 run_id: str = "") -> list[Path]:
-    """covers/cover-9x16.jpg and covers/cover-3x4.jpg in the run folder, from the takes in the cut (the run's
-    take log), labelled and checked."""
+                 run_id: str = "", sizes: dict[str, tuple[int, int]] = SIZES, folder: Path | None = None) -> list[Path]:
+    """covers/cover-9x16.jpg and covers/cover-3x4.jpg in the run folder (or `cover-NAME.jpg` for each of
+    `sizes` in `folder`: a platform's delivery), from the takes in the cut (the run's take log), labelled
+    and checked."""
     from microdrama.export import clips_in_cut
 
     clips = clips_in_cut(takes)
@@ -95,9 +96,9 @@ def write_covers(run_dir: Path, screenplay: Screenplay, board: Storyboard, takes
     zh = screenplay.series.language == "zh"
     subtitle = (f"第{board.episode_number}集 · {board.title}" if zh else f"Episode {board.episode_number} · {board.title}")
     written = []
-    for name, size in SIZES.items():
-        path = Path(run_dir) / "covers" / f"cover-{name}.jpg"
-        img = draw_cover(frame, size, screenplay.series.title, subtitle, config.mark.text, config.mark.height_fraction,
+    for name, size in sizes.items():
+        path = Path(folder or Path(run_dir) / "covers") / f"cover-{name}.jpg"
+        img = draw_cover(frame, tuple(size), screenplay.series.title, subtitle, config.mark.text, config.mark.height_fraction,
                          config.mark.position)
         with atomic_path(path) as tmp:
             img.save(tmp, format="JPEG", quality=90)

@@ -1,9 +1,11 @@
 """The image/video model registry and the one resident diffusers pipeline per process.
 
 Models are data (`assets/models/registry.yaml`): pipeline class, local folder, dtype, default 9:16
-size, frames and steps, measured memory footprint, speed options (torch.compile, diffusers'
-FirstBlockCache) and licence. CPU offload and VAE tiling/slicing are chosen at load time from the
-footprint and the card's free memory (`memory_plan`); registry memory values only override that. Loading is always
+size, frames and steps, measured memory footprint, speed options (regional/full torch.compile and the
+attention backend, CUDA only; diffusers' cache hooks, quality-affecting, off by default), LoRAs merged at
+load (e.g. 4-step CFG-free distilled ones, with the steps and guidance they imply) and licences. CPU offload
+and VAE tiling/slicing are chosen at load time from the footprint and the card's free memory
+(`memory_plan`); registry memory values only override that. Loading is always
 `DiffusionPipeline.from_pretrained(local_dir)` with the hub switched off; a missing or incomplete
 folder is an error that lists what is expected and how to fetch it on a connected machine.
 """
@@ -52,9 +54,98 @@ class MemoryOptions(Strict):
     vae_slicing: bool | None = None
 
 
+class CacheOptions(Strict):
+    """Step caching (diffusers' cache hooks): reuse the denoiser's output where it barely changes between steps.
+
+    Faster, but it changes the picture (quality-affecting: smeared motion, frozen details at high thresholds),
+    so it is off unless a model entry turns it on after someone has looked at the results.
+    """
+
+    method: Literal["none", "first-block", "mag", "taylorseer"] = Field(
+        "none", description="none | first-block (FirstBlockCache) | mag (MagCache: needs mag_ratios) | taylorseer")
+    threshold: float = Field(0.05, gt=0, le=1, description="first-block, mag: the change below which a step's "
+                                                          "computation is reused; higher = faster, more artefacts")
+    mag_ratios: list[float] | None = Field(None, description="mag: the checkpoint's magnitude ratios, from one "
+                                                             "calibration run (diffusers MagCacheConfig(calibrate=True))")
+    max_skip_steps: int = Field(3, ge=1, description="mag: consecutive steps that may be reused")
+    retention_ratio: float = Field(0.2, ge=0, le=1, description="mag: leading fraction of steps always computed")
+    cache_interval: int = Field(5, ge=1, description="taylorseer: a full computation every n steps")
+    disable_cache_before_step: int = Field(3, ge=0, description="taylorseer: steps always computed first")
+
+    @model_validator(mode="after")
+    def _mag_needs_ratios(self) -> "CacheOptions":
+        if self.method == "mag" and not self.mag_ratios:
+            raise ValueError("cache method 'mag' needs mag_ratios (they are per checkpoint): run diffusers' "
+                             "MagCacheConfig(calibrate=True) once and paste the printed ratios, or use first-block")
+        return self
+
+    def describe(self) -> str:
+        if self.method == "none":
+            return "off"
+        if self.method == "taylorseer":
+            return f"taylorseer (interval {self.cache_interval}, from step {self.disable_cache_before_step})"
+        return f"{self.method} (threshold {self.threshold:g})"
+
+    def config(self, steps: int):
+        """The diffusers cache config (None when off). `steps` is what MagCache interpolates its ratios to."""
+        if self.method == "none":
+            return None
+        import diffusers.hooks as hooks
+
+        if self.method == "first-block":
+            return hooks.FirstBlockCacheConfig(threshold=self.threshold)
+        if self.method == "mag":
+            return hooks.MagCacheConfig(threshold=self.threshold, max_skip_steps=self.max_skip_steps,
+                                        retention_ratio=self.retention_ratio, num_inference_steps=steps,
+                                        mag_ratios=list(self.mag_ratios or []))
+        import torch
+
+        return hooks.TaylorSeerCacheConfig(cache_interval=self.cache_interval,
+                                           disable_cache_before_step=self.disable_cache_before_step,
+                                           taylor_factors_dtype=torch.float32)
+
+
 class SpeedOptions(Strict):
-    compile: bool = Field(False, description="torch.compile the denoiser (slow first call, faster after)")
-    first_block_cache: float = Field(0.0, ge=0, le=1, description="FirstBlockCache threshold; 0 = off")
+    """How the denoiser runs faster. Compile and attention apply on CUDA only (skipped on CPU, with the reason)."""
+
+    compile: Literal["none", "regional", "full"] = Field(
+        "none", description="regional = torch.compile each repeated transformer block once (seconds to compile); "
+                            "full = the whole denoiser (a minute or more); none")
+    attention: str | None = Field(None, description="diffusers attention backend (e.g. _native_cudnn, flash, sage); "
+                                                    "empty = PyTorch's own choice")
+    cache: CacheOptions = Field(default_factory=CacheOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_registries(cls, data):
+        """`compile: true/false` and `first_block_cache: <threshold>` from registries written before these options."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if isinstance(data.get("compile"), bool):
+                data["compile"] = "full" if data["compile"] else "none"
+            if "first_block_cache" in data:
+                threshold = data.pop("first_block_cache")
+                if threshold and "cache" not in data:
+                    data["cache"] = {"method": "first-block", "threshold": threshold}
+        return data
+
+
+class LoraSpec(Strict):
+    """A LoRA merged into the model at load, e.g. a step- and CFG-distilled one that makes a clip in 4 steps."""
+
+    path: Path = Field(description="folder holding the weights (relative: under MICRODRAMA_MODELS_DIR)")
+    weight_name: str | None = Field(None, description="the .safetensors file in that folder")
+    hub_id: str = Field("", description="where to download it on a connected machine")
+    licence: str = Field(min_length=1, description="the LoRA's own licence, as on its model card")
+    scale: float = Field(1.0, description="adapter weight")
+    steps: int | None = Field(None, ge=1, description="denoising steps it was distilled for (overrides the model's)")
+    guidance: float | None = Field(None, ge=0, description="guidance it was made for; 1.0 = CFG-free (one forward "
+                                                          "per step)")
+
+    def folder(self) -> Path:
+        if self.path.is_absolute():
+            return self.path
+        return Path(os.environ.get(ENV_MODELS_DIR, "models")) / self.path
 
 
 class ModelSpec(Strict):
@@ -74,11 +165,30 @@ class ModelSpec(Strict):
                                                          "one clip from its last frame")
     memory: MemoryOptions = Field(default_factory=MemoryOptions)
     speed: SpeedOptions = Field(default_factory=SpeedOptions)
+    lora: list[LoraSpec] = Field(default_factory=list, description="LoRAs merged in at load, with the steps and "
+                                                                   "guidance they imply")
+
+    @model_validator(mode="after")
+    def _loras_agree(self) -> "ModelSpec":
+        for what in ("steps", "guidance"):
+            values = {getattr(lo, what) for lo in self.lora} - {None}
+            if len(values) > 1:
+                raise ValueError(f"model '{self.id}': its LoRAs imply different {what} ({sorted(values)}); "
+                                 f"keep one distilled LoRA per entry")
+        return self
 
     def folder(self) -> Path:
         if self.local_path.is_absolute():
             return self.local_path
         return Path(os.environ.get(ENV_MODELS_DIR, "models")) / self.local_path
+
+    def steps(self) -> int:
+        """Default denoising steps: a distilled LoRA's, else the model's."""
+        return next((lo.steps for lo in self.lora if lo.steps), self.defaults.steps)
+
+    def guidance(self) -> float:
+        """Guidance scale: a distilled LoRA's (1.0 = CFG-free), else the model's."""
+        return next((lo.guidance for lo in self.lora if lo.guidance is not None), self.defaults.guidance)
 
 
 class ModelRegistry(Strict):
@@ -127,6 +237,19 @@ def check_folder(spec: ModelSpec) -> Path:
     if missing:
         raise InputError(f"model '{spec.id}' at {folder} is incomplete: missing {', '.join(missing)} "
                          f"(model_index.json lists {', '.join(components)}). {fetch}")
+    return folder
+
+
+
+def check_lora(spec: ModelSpec, lora: LoraSpec) -> Path:
+    """The LoRA folder, or an error saying what is missing and how to get it."""
+    folder = lora.folder()
+    target = folder / lora.weight_name if lora.weight_name else folder
+    if not target.exists() or (target.is_dir() and not any(target.glob("*.safetensors"))):
+        fetch = (f" On a connected machine: `huggingface-cli download {lora.hub_id}"
+                 f"{' ' + lora.weight_name if lora.weight_name else ''} --local-dir {folder}`, then copy it here."
+                 if lora.hub_id else "")
+        raise InputError(f"model '{spec.id}': LoRA {lora.weight_name or '(*.safetensors)'} is not in {folder}.{fetch}")
     return folder
 
 
@@ -210,19 +333,110 @@ def pick_device(requested: str) -> str:
     return requested
 
 
+
+class SpeedPlan(Strict):
+    """What was done to make the denoiser faster, and what was skipped and why (for the log and the record)."""
+
+    compile: Literal["none", "regional", "full"]
+    attention: str | None
+    cache: str
+    loras: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"compile {self.compile}", f"attention {self.attention or 'default'}", f"cache {self.cache}"]
+        if self.loras:
+            parts.append(f"lora {', '.join(self.loras)}")
+        return ", ".join(parts) + (f" (skipped: {'; '.join(self.skipped)})" if self.skipped else "")
+
+
+def speed_plan(speed: SpeedOptions, device: str) -> SpeedPlan:
+    """Compile and attention backends are CUDA kernels: on any other device they are skipped, with the reason.
+
+    The cache hooks are plain PyTorch and apply everywhere (they change the output, so CPU tests see them).
+    """
+    skipped = []
+    compile_, attention = speed.compile, speed.attention
+    if not device.startswith("cuda"):
+        if compile_ != "none":
+            skipped.append(f"{compile_} compile: {device} run (CUDA only)")
+        if attention:
+            skipped.append(f"attention {attention}: {device} run (CUDA only)")
+        compile_, attention = "none", None
+    return SpeedPlan(compile=compile_, attention=attention, cache=speed.cache.describe(), skipped=skipped)
+
+
+def apply_speed(denoiser, plan: SpeedPlan, cache_config=None) -> SpeedPlan:
+    """Apply a speed plan to the denoiser (cache hooks first: compiling captures them). Returns the plan as done."""
+    skipped = list(plan.skipped)
+    name = type(denoiser).__name__
+    if cache_config is not None:
+        if not hasattr(denoiser, "enable_cache"):
+            raise InputError(f"{name} has no cache hooks in this diffusers version; set speed.cache.method: none")
+        denoiser.enable_cache(cache_config)
+    if plan.attention:
+        from diffusers.models.attention_dispatch import AttentionBackendName
+
+        known = [b.value for b in AttentionBackendName]
+        if plan.attention not in known:
+            raise InputError(f"speed.attention '{plan.attention}' is not a diffusers attention backend; known: "
+                             f"{', '.join(known)} (or leave it empty for PyTorch's choice)")
+        denoiser.set_attention_backend(plan.attention)
+    compile_ = plan.compile
+    if compile_ == "regional":
+        if getattr(denoiser, "_repeated_blocks", None):
+            denoiser.compile_repeated_blocks(fullgraph=True)
+        else:
+            skipped.append(f"regional compile: {name} declares no repeated blocks")
+            compile_ = "none"
+    elif compile_ == "full":
+        denoiser.compile()
+    return plan.model_copy(update={"compile": compile_, "skipped": skipped})
+
+
+def load_loras(pipe, spec: ModelSpec) -> list[str]:
+    """Load the entry's LoRAs from their local folders and fuse them (no per-step cost after)."""
+    names = []
+    for i, lora in enumerate(spec.lora):
+        folder = check_lora(spec, lora)
+        require("peft", extra="diffusion", purpose=f"LoRAs (model '{spec.id}')")
+        name = f"lora{i}"
+        pipe.load_lora_weights(str(folder), weight_name=lora.weight_name, adapter_name=name)
+        names.append(name)
+    if names:
+        pipe.set_adapters(names, adapter_weights=[lo.scale for lo in spec.lora])
+        pipe.fuse_lora(adapter_names=names, lora_scale=1.0)
+        pipe.unload_lora_weights()
+    return [f"{lo.weight_name or lo.folder().name} ×{lo.scale:g} ({lo.licence})" for lo in spec.lora]
+
+
+class LoadRecord(Strict):
+    """How the resident pipeline was set up: memory, speed, LoRAs, and how long loading took."""
+
+    memory: MemoryPlan
+    speed: SpeedPlan
+    load_seconds: float
+
+
 _resident: dict[tuple, object] = {}
-_plans: dict[int, MemoryPlan] = {}
+_plans: dict[int, LoadRecord] = {}
 _lock = threading.Lock()
 log = logging.getLogger("microdrama.diffusion")
 
 
 def _resident_key(spec: ModelSpec, device: str) -> tuple:
     return (str(spec.folder().resolve()), spec.dtype, device, spec.memory.model_dump_json(),
-            spec.speed.model_dump_json())
+            spec.speed.model_dump_json(), tuple(lo.model_dump_json() for lo in spec.lora), spec.steps())
 
 
 def resident_plan(spec: ModelSpec, device: str) -> MemoryPlan | None:
     """The memory plan the resident pipeline of this model was loaded with (None before loading)."""
+    record = resident_record(spec, device)
+    return record.memory if record else None
+
+
+def resident_record(spec: ModelSpec, device: str) -> LoadRecord | None:
+    """How the resident pipeline of this model was set up (None before loading)."""
     pipe = _resident.get(_resident_key(spec, device))
     return _plans.get(id(pipe)) if pipe is not None else None
 
@@ -238,15 +452,19 @@ def resident_pipeline(spec: ModelSpec, device: str):
         if key in _resident:
             return _resident[key]
         folder = check_folder(spec)
+        for lora in spec.lora:
+            check_lora(spec, lora)
         torch = require("torch", extra="diffusion", purpose="Diffusion models")
         diffusers = require("diffusers", extra="diffusion", purpose="Diffusion models")
         os.environ["HF_HUB_OFFLINE"] = "1"
+        t0 = time.perf_counter()
         dtype = getattr(torch, spec.dtype) if device != "cpu" else torch.float32
         pipe = diffusers.DiffusionPipeline.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
         if type(pipe).__name__ != spec.pipeline:
             raise InputError(f"model '{spec.id}' at {folder} loads as {type(pipe).__name__}, "
                              f"but the registry says {spec.pipeline}; fix the registry or the folder")
         pipe.set_progress_bar_config(disable=True)
+        loras = load_loras(pipe, spec)  # before placement: offload hooks and fused weights do not mix
         plan = memory_plan(spec.footprint_gb, free_memory_gb(device), spec.memory, spec.offload_footprint_gb)
         if not device.startswith("cuda"):
             plan = plan.model_copy(update={"cpu_offload": "none"})  # nothing to offload to
@@ -263,14 +481,11 @@ def resident_pipeline(spec: ModelSpec, device: str):
         if plan.vae_slicing and hasattr(vae, "enable_slicing"):
             vae.enable_slicing()
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
-        if spec.speed.first_block_cache and hasattr(denoiser, "enable_cache"):
-            from diffusers.hooks import FirstBlockCacheConfig
-
-            denoiser.enable_cache(FirstBlockCacheConfig(threshold=spec.speed.first_block_cache))
-        if spec.speed.compile and device.startswith("cuda"):
-            denoiser.compile()
+        speed = apply_speed(denoiser, speed_plan(spec.speed, device), spec.speed.cache.config(spec.steps()))
+        speed = speed.model_copy(update={"loras": loras})
+        log.info("%s on %s: %s", spec.id, device, speed.describe())
         _resident[key] = pipe
-        _plans[id(pipe)] = plan
+        _plans[id(pipe)] = LoadRecord(memory=plan, speed=speed, load_seconds=round(time.perf_counter() - t0, 3))
         return pipe
 
 
@@ -288,7 +503,7 @@ def using(spec: ModelSpec, device: str):
 
 
 class GpuMeter:
-    """GPU seconds, device and peak memory of one call (zeros on CPU)."""
+    """GPU seconds and peak GPU memory of one call (peak None on CPU: there is no GPU memory to measure)."""
 
     def __init__(self, device: str) -> None:
         self.device = device
@@ -297,17 +512,17 @@ class GpuMeter:
         torch = require("torch", extra="diffusion", purpose="Diffusion models")
         self.cuda = self.device.startswith("cuda") and torch.cuda.is_available()
         if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
-            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            torch.cuda.synchronize(self.device)
         self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
         torch = require("torch", extra="diffusion", purpose="Diffusion models")
         if self.cuda:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.device)
         self.seconds = time.perf_counter() - self.t0
-        self.peak_mb = torch.cuda.max_memory_allocated() / 2**20 if self.cuda else 0.0
+        self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.cuda else None
 
 
 def seed_for(base: int, key: str) -> int:

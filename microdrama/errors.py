@@ -36,9 +36,11 @@ class BilledError(MicrodramaError):
     are never lost from the cost accounts.
     """
 
-    def __init__(self, message: str, usage: object) -> None:
+    def __init__(self, message: str, usage: object, attempt: str | None = None) -> None:
         super().__init__(message)
         self.usage = usage
+        self.attempt = attempt  # the provider's id of the billed attempt (a task id): recorded once, however often
+        #                         the step is re-run; None when the provider gives none (each failure is a new cost)
 
 
 class UnknownSkillError(MicrodramaError, KeyError):

@@ -71,8 +71,18 @@ def morse_ai(rate: int = MIX_RATE, unit_s: float = 0.07, hz: float = 880.0, leve
 
 def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, audio_label: str = "none",
                  loudness: Loudness | None = None, music: list[MusicBed] = ()) -> None:
-    """Place every line's WAV at its cue start on a silent track exactly as long as the video; with a
-    `loudness` target, normalise it there (see `normalise_loudness`)."""
+    """Place every line's WAV at its cue start on a silent track exactly as long as the video, lay the music
+    beds under it; with a `loudness` target, normalise it there (see `normalise_loudness`)."""
+    track = dialogue_track(storyboard, line_audio, audio_label)
+    for bed in music:
+        track += music_track(bed, storyboard, track.size)
+    master_mix(track, out, loudness)
+
+
+def dialogue_track(storyboard: Storyboard, line_audio: dict[str, str], audio_label: str = "none") -> np.ndarray:
+    """The voices alone (with the §5.3 rhythm when `audio_label` is 'morse'), each line at its cue start, as
+    float32 samples in int16 scale at MIX_RATE, exactly as long as the video: the mix's first part and the
+    dialogue stem."""
     total = round(storyboard.duration_s * MIX_RATE)
     track = np.zeros(total, dtype=np.float32)
     if audio_label == "morse":
@@ -87,8 +97,12 @@ def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, 
         start = round(cue.start_s * MIX_RATE)
         end = min(total, start + data.size)
         track[start:end] += data[: end - start]
-    for bed in music:
-        track += music_track(bed, storyboard, total)
+    return track
+
+
+def master_mix(track: np.ndarray, out: Path, loudness: Loudness | None = None) -> None:
+    """A summed track as a 16-bit WAV: clipped as it is without a `loudness` target (or when silent), else
+    peak-limited for headroom and normalised to the target."""
     peak = float(np.abs(track).max()) if track.size else 0.0
     if loudness is None or peak == 0.0:  # nothing asked, or nothing said: there is no loudness to set
         write_wav(out, np.clip(track, -32768, 32767), MIX_RATE)

@@ -34,6 +34,7 @@ BUILTIN_SKILLS = [
     "microdrama.skills.dubbing_espeak:EspeakDubbing",
     "microdrama.skills.dubbing_piper:PiperDubbing",
     "microdrama.skills.dubbing_kokoro:KokoroDubbing",
+    "microdrama.skills.dubbing_cosyvoice:CosyVoiceDubbing",
     "microdrama.skills.subtitles:SubtitleWriter",
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
     "microdrama.skills.compose_moviepy:MoviepyComposer",

@@ -409,7 +409,8 @@ class Run:
         except BilledError as exc:  # failed, but the provider charged for it: the cost is real
             self._settle(reserved, exc.usage)
             if self.meter:
-                self.meter.record(who, exc.usage, self.store.key(skill, inputs, options), billed_failure=True)
+                self.meter.record(who, exc.usage, self.store.key(skill, inputs, options), billed_failure=True,
+                                  attempt=exc.attempt)
             kept = getattr(exc, "kept", None)  # what the provider was asked and answered, for the audit
             for f in sorted(kept.glob("*.json")) if kept else []:
                 publish(f, self.dir / "llm" / task_name / "failed" / f.name)
@@ -523,6 +524,13 @@ class Run:
 
         # Library assets fill the material; an expired licence or consent or the wrong territory stops the run here.
         self.assets = use_assets(material, self.config, self.dir.parent)
+        # A voice model whose licence forbids commercial use stops a commercial production here; limits are noted.
+        from microdrama.voice_registry import check_voice_licences
+
+        own = {c.voice.engine for c in material.series.characters if c.voice and c.voice.engine} \
+            if isinstance(material, Screenplay) else set()
+        for note in check_voice_licences(self.config, own):
+            self.progress(f"voices: {note}")
         self.quote = quote_episode(material, self.config, takes=self.takes)
         total = Decimal(self.quote.total)
         if self.budget is not None:
@@ -656,6 +664,11 @@ class Run:
         from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
 
         write_covers(self.dir, screenplay, board.storyboard, self.take_log, self.config, self.id)
+        from microdrama.export import clips_in_cut
+        from microdrama.stems import write_stems  # stems/: clean picture, dialogue, music, mix (render.stems)
+
+        write_stems(self.dir, board.storyboard, clips_in_cut(self.take_log), {k: d.audio for k, d in dubbed.items()},
+                    self.music, self.config, mix=cut.dialogue_wav, run_id=self.id, title=screenplay.series.title)
         return publish(cut.video, self.dir / "episode.mp4")
 
     def label_outputs(self, files: list[Path], title: str) -> list[dict[str, Any]]:
@@ -735,6 +748,17 @@ class Run:
                               **json.loads(path.read_text(encoding="utf-8"))})
         return found
 
+    def _voice_model(self, engine: str) -> dict[str, Any]:
+        """The voice model behind an engine and its licence (microdrama/voice_registry.py), for the manifest."""
+        from microdrama.voice_registry import voice_model_record
+
+        try:
+            options = default_registry().get(engine).options_from_config(self.config)
+        except MicrodramaError:
+            options = {}
+        record = voice_model_record(engine, options)
+        return {k: record.get(k) for k in ("name", "code_licence", "weights_licence", "commercial", "limits")}
+
     def _llm_summaries(self) -> dict[str, Any]:
         """Per LLM task: the structured-output tier each call used, tokens, and the length rounds."""
         found = {}
@@ -768,7 +792,8 @@ class Run:
             music=[{**bed.model_dump(), "sha256": sha256_file(bed.file)} for bed in self.music],
             writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
                      **({"llm": llm} if (llm := self._llm_summaries()) else {})},
-            voices=self.voices_note, cast=self.cast, quote=self.quote, spend=self._spend(),
+            voices=self.voices_note, cast=[{**c, "model": self._voice_model(c["engine"])} for c in self.cast],
+            quote=self.quote, spend=self._spend(),
             providers=self._providers(), takes=self._takes_report(summary.duration_s), review=self.review.summary(),
             assets=self.assets)
         atomic_write_text(self.dir / "manifest.json",

@@ -230,8 +230,9 @@ class SubtitleStyle(Strict):
     secondary_font_size: int = Field(40, ge=10, le=200, description="font size of the translation row(s)")
     side_margin: float = Field(0.1, ge=0, le=0.3, description="left/right safe margin as a fraction of width")
     bottom_margin: float = Field(
-        0.17, ge=0, le=0.5, description="distance of the last row from the bottom, as a fraction of height "
-        "(keeps subtitles above the platform's buttons and captions)")
+        0.22, ge=0, le=0.5, description="distance of the last row from the bottom, as a fraction of height "
+        "(keeps subtitles above the platform's buttons and captions: the bundled platform presets' bottom UI "
+        "bands reach 18-22%)")
 
 
 class SubtitlesInput(StageModel):

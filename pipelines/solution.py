@@ -65,7 +65,8 @@ def run_solution(name: str, out_dir: Path, quick: bool = False, parallel: int = 
 
         ledger = Ledger(ledger_url(config.ledger.url, out_dir))
         today = date.today()
-        claim = build_claim(ledger, PolicyRules.load(), config.project_code, today.replace(day=1), today)
+        claim = build_claim(ledger, PolicyRules.load(), config.project_code, today.replace(day=1), today,
+                            city_image=config.filing.city_image)
         result.claim_html = str(write_claim_pack(claim, report_dir / "cost")["html"])
     from microdrama.filing import FiledEpisode, online_pack, plan_pack, write_pack
 

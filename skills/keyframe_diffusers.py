@@ -69,12 +69,13 @@ class DiffusersKeyframe(Skill[KeyframeInput, Keyframe, DiffusersKeyframeOptions]
         with using(spec, device) as pipe, GpuMeter(device) as gpu:
             image = pipe(prompt=inputs.prompt, width=inputs.width or spec.defaults.width,
                          height=inputs.height or spec.defaults.height,
-                         num_inference_steps=options.steps or spec.defaults.steps, guidance_scale=spec.defaults.guidance,
+                         num_inference_steps=options.steps or spec.steps(), guidance_scale=spec.guidance(),
                          generator=torch.Generator(device="cpu").manual_seed(seed)).images[0]
         self.device_used = device_name(device)
         out = ctx.path(f"{inputs.key}.png")
         with atomic_path(out) as tmp:
             image.save(tmp)
-        return Keyframe(key=inputs.key, image=str(out), seed=seed), {
-            "gpu_seconds": round(gpu.seconds, 4) if device != "cpu" else 0.0, "images": 1.0,
-            "peak_gpu_memory_mb": round(gpu.peak_mb, 1)}
+        quantities = {"gpu_seconds": round(gpu.seconds, 4) if device != "cpu" else 0.0, "images": 1.0}
+        if gpu.peak_mb is not None:  # CUDA only
+            quantities["peak_gpu_memory_mb"] = round(gpu.peak_mb, 1)
+        return Keyframe(key=inputs.key, image=str(out), seed=seed), quantities

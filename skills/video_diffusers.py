@@ -12,10 +12,15 @@ clip, following its frame rule, e.g. Wan's 4k+1). A shot longer than that is slo
 beyond, it is made of continuation takes — the last frame seeds the next image-to-video take (the
 registry's `continue_with`) — joined without the repeated seam frame. The model's rate becomes the
 delivery rate by motion interpolation, not frame repetition (which judders).
+
+Each shot leaves `provider.json` (as model-API steps do): the model, its licence and LoRAs, how the pipeline
+was set up (memory plan, compile, attention, cache) and every take's seconds and peak GPU memory — the run's
+manifest lists it under `providers`, next to the take it belongs to.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,13 +35,13 @@ from microdrama.diffusion_registry import (
     ModelSpec,
     device_name,
     pick_device,
-    resident_plan,
+    resident_record,
     seed_for,
     using,
 )
 from microdrama.domain import shot_prompt
 from microdrama.errors import InputError
-from microdrama.files import atomic_path
+from microdrama.files import atomic_path, atomic_write_text
 from microdrama.media import MAX_STRETCH, fit_frames
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ShotClip, VisualsInput
@@ -83,6 +88,11 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
                              "image of a character on screen (generate character references first, or use a "
                              "text-to-video model for shots without characters)")
         takes, nxt = self.plan(inputs, options, registry)
+        for model in {spec.id: spec, **({nxt.id: nxt} if nxt and len(takes) > 1 else {})}.values():
+            if model.speed.cache.method == "mag" and options.steps and options.steps != model.steps():
+                raise InputError(f"model '{model.id}' uses MagCache calibrated for {model.steps()} steps, but "
+                                 f"options.{self.name}.steps is {options.steps}: remove the steps override or set "
+                                 f"the entry's speed.cache.method to first-block or none")
         if len(takes) > 1 and nxt is None:
             d = spec.defaults
             longest = options.gen_frames or d.frames
@@ -127,14 +137,13 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
         prompt = shot_prompt(inputs.shot, inputs.characters)
         image = _start_image(inputs)
         parts: list[np.ndarray] = []
-        gpu_seconds, peak_mb = 0.0, 0.0
+        gpu_seconds, peak_mb, log = 0.0, None, []
         for i, frames in enumerate(takes, 1):
             model = spec if i == 1 else nxt
             assert model is not None  # check_inputs refuses a long shot without a continuation model
             seed = seed_for(options.seed, key if i == 1 else f"{key}/part{i}")
             kwargs = dict(prompt=prompt, height=height, width=width, num_frames=frames,
-                          num_inference_steps=options.steps or model.defaults.steps,
-                          guidance_scale=model.defaults.guidance,
+                          num_inference_steps=options.steps or model.steps(), guidance_scale=model.guidance(),
                           generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")
             if model.kind == "image-to-video":
                 from PIL import Image
@@ -145,10 +154,13 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
                      f"{width}x{height}, seed {seed}")
             with using(model, device) as pipe, GpuMeter(device) as gpu:
                 result = pipe(**kwargs).frames[0]
-            plan = resident_plan(model, device)
-            if plan is not None:
-                ctx.info(f"{model.id} memory: {plan.describe()}")
-            gpu_seconds, peak_mb = gpu_seconds + gpu.seconds, max(peak_mb, gpu.peak_mb)
+            setup = resident_record(model, device)
+            if setup is not None:
+                ctx.info(f"{model.id} memory: {setup.memory.describe()}; speed: {setup.speed.describe()}")
+            gpu_seconds += gpu.seconds
+            if gpu.peak_mb is not None:
+                peak_mb = max(peak_mb or 0.0, gpu.peak_mb)
+            log.append(_take_record(model, i, frames, kwargs, gpu, setup))
             part = _uint8(np.asarray(result))
             if parts and part.shape[1:] != parts[0].shape[1:]:
                 part = _resized(part, parts[0].shape[2], parts[0].shape[1])
@@ -171,7 +183,13 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
         quantities = {"gpu_seconds": round(gpu_seconds, 4) if device != "cpu" else 0.0,
                       "frames_generated": float(sum(takes)), "video_takes": float(len(takes)),
                       "generated_video_seconds": round(video.shape[0] / d.fps, 4),
-                      "peak_gpu_memory_mb": round(peak_mb, 1), "frames_rendered": float(inputs.shot.frames)}
+                      "frames_rendered": float(inputs.shot.frames)}
+        if peak_mb is not None:  # CUDA only: a CPU run has no GPU memory to report
+            quantities["peak_gpu_memory_mb"] = round(peak_mb, 1)
+        atomic_write_text(ctx.path("provider.json"), json.dumps(
+            {"provider": "local diffusers", "model": models, "licence": spec.licence, "device": self.device_used,
+             "take": inputs.take, "peak_gpu_memory_mb": quantities.get("peak_gpu_memory_mb"), "parts": log},
+            ensure_ascii=False, indent=1))
         return clip, quantities
 
 
@@ -203,6 +221,16 @@ def plan_takes(seconds: float, fps: int, max_frames: int, step: int = 1, next_ma
         takes.append(n)
         have += n - 1
     return takes
+
+
+def _take_record(model: ModelSpec, part: int, frames: int, kwargs: dict, gpu: GpuMeter, setup) -> dict[str, Any]:
+    """One generation of a shot, for provider.json: what ran, how it was set up, its time and peak memory."""
+    return {"part": part, "model": model.id, "frames": frames, "steps": kwargs["num_inference_steps"],
+            "guidance": kwargs["guidance_scale"], "seconds": round(gpu.seconds, 3),
+            "peak_gpu_memory_mb": round(gpu.peak_mb, 1) if gpu.peak_mb is not None else None,
+            "lora": [lo.model_dump(mode="json", exclude_none=True) for lo in model.lora],
+            **({"memory": setup.memory.describe(), "speed": setup.speed.model_dump(),
+                "load_seconds": setup.load_seconds} if setup else {})}
 
 
 def _start_image(inputs: VisualsInput) -> str | None:

@@ -15,6 +15,8 @@ ADAPTERS = {
     "dashscope": "microdrama.cloud.dashscope:DashScopeAdapter",
     "ark": "microdrama.cloud.ark:ArkAdapter",
     "openai": "microdrama.cloud.openai_media:OpenAIMediaAdapter",
+    "kling": "microdrama.cloud.kling:KlingAdapter",
+    "minimax": "microdrama.cloud.minimax:MiniMaxAdapter",
 }
 
 

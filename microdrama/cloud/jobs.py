@@ -205,6 +205,10 @@ class Adapter(ABC):
         """How to fetch a result URL (most are pre-signed and need no key)."""
         return Call("GET", url, headers={"X-Microdrama-No-Auth": "1"})
 
+    def billed_as_asked(self, spec: JobSpec) -> dict[str, float]:
+        """For providers whose answers report no usage: what a finished job bills, from the request."""
+        return {}
+
     def locate(self, media: str) -> Call | None:
         """For providers whose finished task names a file, not a URL: the request that asks where it is."""
         return None
@@ -240,10 +244,12 @@ class CloudError(MicrodramaError):
     """A paid job did not give a result; `quantities` holds the attempts it took (recorded before raising).
     `refused` means the provider rejected the request itself (a 4xx other than 408/409/425/429)."""
 
-    def __init__(self, message: str, usage: dict[str, float] | None = None, refused: bool = False) -> None:
+    def __init__(self, message: str, usage: dict[str, float] | None = None, refused: bool = False,
+                 task_id: str | None = None) -> None:
         super().__init__(message)
         self.quantities = usage or {}
         self.refused = refused
+        self.task_id = task_id  # the paid task that failed, when there was one: its cost is booked once
 
 
 class ModerationError(CloudError):
@@ -339,6 +345,7 @@ class JobClient:
                 state = self._wait(task_id)
             if state.state == "failed":
                 self._fail(state, task_id)
+            state.billed = {**self.adapter.billed_as_asked(spec), **state.billed}
             files = self._fetch(state, dest_dir, name)
             _write_record(record_path, {"state": "done", "spec": spec.fingerprint(), "at": _now(),
                                         "task_id": task_id, "files": [f.name for f in files]})
@@ -368,7 +375,7 @@ class JobClient:
         if state.moderation or self.adapter.is_moderation(state.error_code, state.error_message or ""):
             raise ModerationError(f"{self.adapter.name} refused the content ({detail}); change the prompt or "
                                   "image — retrying the same request will be refused again", billed)
-        raise CloudError(f"{self.adapter.name} task {task_id} failed ({detail})", billed)
+        raise CloudError(f"{self.adapter.name} task {task_id} failed ({detail})", billed, task_id=task_id)
 
     # -- HTTP with retries and counting ------------------------------------------------------------
 

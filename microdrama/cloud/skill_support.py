@@ -126,7 +126,7 @@ def attempts_kept(skill: Skill, options: CloudOptions) -> Iterator[None]:
     except CloudError as exc:
         usage = Usage(skill=skill.name, version=skill.version, backend=skill.backend_for(options),
                       quantities=exc.quantities, vendor=skill.vendor_for(options))
-        raise BilledError(str(exc), usage) from None
+        raise BilledError(str(exc), usage, attempt=exc.task_id) from None
 
 
 def video_tier(width: int, height: int) -> str:

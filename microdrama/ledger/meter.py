@@ -54,11 +54,13 @@ class Meter:
         self.rates = rates
 
     def record(self, who: Attribution, usage: Usage, artifact_key: str, *, force: bool = False,
-               billed_failure: bool = False, day: date | None = None) -> list[int]:
+               billed_failure: bool = False, attempt: str | None = None, day: date | None = None) -> list[int]:
+        """Book a step's usage. A billed failure is its own cost: keyed by the provider's id of the failed attempt
+        (a re-run that meets the same failed task books nothing twice), or, without one, as a new cost each time."""
         day = day or datetime.now(timezone.utc).date()
         suffix = f":{who.run_id}" if force else ""
-        if billed_failure:  # every failed attempt a provider bills is a separate cost
-            suffix = f":failed:{uuid.uuid4().hex}"
+        if billed_failure:
+            suffix = f":failed:{attempt or uuid.uuid4().hex}"
         items = []
         for line in self.rates.price_usage(usage, day):
             items.append(EntryIn(

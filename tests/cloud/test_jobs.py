@@ -164,3 +164,32 @@ def test_requests_to_one_account_are_spaced_by_its_rate_limit(dashscope, dashsco
     started = time.perf_counter()
     out = client(account, tmp_path).run(VIDEO, tmp_path / "out", "take1")
     assert out.quantities["api_calls"] == 4 and time.perf_counter() - started >= 0.3  # 4 requests, 3 gaps
+
+
+def test_every_http_attempt_leaves_a_line_and_the_numbers_go_on_across_runs(dashscope, dashscope_account,
+                                                                            tmp_path):
+    dashscope.then("submit", 429, {"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded"})
+    for _ in range(3):
+        dashscope.then("download", 500, {"code": "InternalError", "message": "busy"})
+    with pytest.raises(CloudError, match="download"):
+        client(dashscope_account, tmp_path).run(VIDEO, tmp_path / "out", "take1")
+    out = client(dashscope_account, tmp_path).run(VIDEO, tmp_path / "out", "take1")
+    log = [(a["n"], a["kind"], a["http_status"], a["outcome"], a["billed"]) for a in out.attempts]
+    assert log == [(1, "submit", 429, "retry", False), (2, "submit", 200, "ok", True),
+                   (3, "poll", 200, "ok", False), (4, "poll", 200, "ok", False),
+                   (5, "download", 500, "retry", False), (6, "download", 500, "retry", False),
+                   (7, "download", 500, "error", False),
+                   (8, "poll", 200, "ok", False), (9, "download", 200, "ok", False)]  # the rerun resumes
+    assert sum(a["billed"] for a in out.attempts) == 1 and dashscope.submissions == 1
+    assert out.quantities["api_calls"] == 2  # the usage of this run: its own attempts only
+    lines = (tmp_path / "journal" / "take1.attempts.jsonl").read_text().splitlines()
+    assert len(lines) == 9 and KEY not in "".join(lines)
+
+
+def test_a_refused_submit_is_logged_as_refused(dashscope, dashscope_account, tmp_path):
+    with pytest.raises(ModerationError):
+        client(dashscope_account, tmp_path).run(VIDEO.model_copy(update={"prompt": "FORBIDDEN"}), tmp_path / "o", "t")
+    from microdrama.cloud.jobs import read_attempts
+
+    assert [(a["kind"], a["outcome"]) for a in read_attempts(tmp_path / "journal" / "t.attempts.jsonl")] == [
+        ("submit", "moderation")]

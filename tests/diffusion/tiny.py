@@ -105,3 +105,20 @@ def build_tiny_wan_i2v(folder: Path) -> Path:
                                    image_encoder=image_encoder)
     pipe.save_pretrained(folder)
     return folder
+
+
+def build_tiny_wan_lora(model_folder: Path, folder: Path, weight_name: str = "tiny_lora.safetensors") -> Path:
+    """A LoRA for the tiny Wan transformer, saved the way diffusers saves LoRAs (random, non-zero up-projections,
+    so merging it changes the output: peft's default initialisation would be a no-op)."""
+    import torch
+    from diffusers import WanPipeline, WanTransformer3DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    transformer = WanTransformer3DModel.from_pretrained(model_folder / "transformer")
+    torch.manual_seed(1)
+    transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                       target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    WanPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(transformer),
+                                  weight_name=weight_name)
+    return folder

@@ -48,6 +48,16 @@ def test_failed_calls_a_provider_bills_are_each_recorded(ledger):
     assert len(rows) == 2 and all("failed call, billed" in r.description for r in rows)
 
 
+def test_a_failed_paid_task_met_again_on_a_re_run_is_booked_once(ledger):
+    meter = Meter(ledger, RateCards.load())
+    usage = Usage(skill="llm", version="1", backend="openai-compatible deepseek-chat",
+                  quantities={"tokens_in": 1000000})
+    meter.record(WHO, usage, "k", billed_failure=True, attempt="task-123")
+    meter.record(WHO, usage, "k", billed_failure=True, attempt="task-123")  # the re-run polls the same failed task
+    meter.record(WHO, usage, "k", billed_failure=True, attempt="task-456")  # a new paid task, a new cost
+    assert len(ledger.entries()) == 2
+
+
 class In(BaseModel):
     n: int
 

@@ -14,9 +14,7 @@ SMALL = {"project_code": "RD-SERIES", "render": {"width": 270, "height": 480, "f
          "subtitles": {"font_size": 16}}
 
 
-def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data):
-    from prefect.testing.utilities import prefect_test_harness
-
+def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data, prefect_harness):
     good = tmp_path / "ep1.yaml"
     good.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
     second = dict(screenplay_data, episode=dict(screenplay_data["episode"], number=2, title="第二集"))
@@ -32,19 +30,19 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     spec.write_text("title: Test Series\nepisodes: [ep1.yaml, ep3.yaml, ep2.yaml]\n", encoding="utf-8")
 
     config = parse_model(ProjectConfig, SMALL)
-    with prefect_test_harness(server_startup_timeout=180):
-        from prefect import get_client
 
-        from microdrama.pipelines.series import SeriesFailed, series_flow
+    from prefect import get_client
 
-        with pytest.raises(SeriesFailed, match=r"(?s)1 of 3 episodes failed \(test_series-ep02: .*'ghost'") as failed_run:
-            series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
-        summary = failed_run.value.summary
-        runs = _flow_runs(get_client(sync_client=True))
-        # Resumed: the two finished episodes are not rendered again, the failed one is tried again.
-        with pytest.raises(SeriesFailed, match="1 of 3"):
-            series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
-        again = _flow_runs(get_client(sync_client=True))
+    from microdrama.pipelines.series import SeriesFailed, series_flow
+
+    with pytest.raises(SeriesFailed, match=r"(?s)1 of 3 episodes failed \(test_series-ep02: .*'ghost'") as failed_run:
+        series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
+    summary = failed_run.value.summary
+    runs = _flow_runs(get_client(sync_client=True))
+    # Resumed: the two finished episodes are not rendered again, the failed one is tried again.
+    with pytest.raises(SeriesFailed, match="1 of 3"):
+        series_flow(spec_path=spec, config=config, out_dir=tmp_path / "out", parallel=2)
+    again = _flow_runs(get_client(sync_client=True))
     series_run = runs["series"][0]
     children = {r.name: r for r in runs["episode"]}
     assert set(children) == {"test_series-ep01", "test_series-ep02", "test_series-ep03"}
@@ -68,13 +66,13 @@ def test_one_failed_episode_leaves_the_others_finished(tmp_path, screenplay_data
     assert (tmp_path / "out" / "test_series" / "voices.json").exists()
 
 
-def _flow_runs(client) -> dict[str, list]:
-    """The server's flow runs by flow name."""
-    flows = {f.id: f.name for f in client.read_flows()}
-    found: dict[str, list] = {}
-    for r in client.read_flow_runs():
-        found.setdefault(flows[r.flow_id], []).append(r)
-    return found
+def _flow_runs(client, tag: str = "series:test_series") -> dict[str, list]:
+    """This series' episode runs (by their tag; the test server is shared) and the series runs above them."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    episodes = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+    parents = {client.read_task_run(r.parent_task_run_id).flow_run_id for r in episodes if r.parent_task_run_id}
+    return {"episode": episodes, "series": [client.read_flow_run(run_id) for run_id in parents]}
 
 
 def test_a_spec_needs_exactly_one_source(tmp_path):

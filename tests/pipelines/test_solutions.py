@@ -29,6 +29,8 @@ def test_solution_quick_run(harness, tmp_path, name):
     assert "规划备案" in plan and "上线备案" in online
     if name == "city-image":
         assert "是 yes" in plan  # flagged as a city-image work
+    claim = Path(result.claim_html).read_text(encoding="utf-8")  # filing.city_image reaches the claim pack
+    assert ("city-image work: +50%" in claim) == (name in ("city-image", "overseas"))
     if name == "overseas":
         assert manifest["skills"]["dubbing"]["skill"] == "dubbing-piper"  # a neural English voice by default
         assert manifest["dub_qa"]["skipped"] is None and manifest["dub_qa"]["lines"]

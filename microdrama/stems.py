@@ -1,0 +1,172 @@
+"""Stems: the cut taken apart again, for a person who finishes or localises it elsewhere.
+
+`OUT/<run>/stems/` holds the clean picture (every shot's clean clip joined, no subtitles, no marks),
+the dialogue, the music (when there is a bed) and the mix the cut carries, each as long as the
+storyboard. A dubbing house replaces `dialogue.wav` under `music.wav`; a platform that burns its own
+captions takes `picture.mp4`. The stems are AI-generated content like the cut, so each carries the
+TC260 metadata (when labels are on) and is read back by the label check; the clean picture has no
+visible mark by design — whoever finishes it must draw the mark again (the README says so).
+
+The audio comes from finishing.py's own mixing parts, so a stem is exactly what went into the cut:
+`dialogue.wav` and `music.wav` at the levels they were summed at (before the loudness stage), and
+`mix.wav` the mastered mix itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from microdrama.domain import Storyboard
+from microdrama.errors import InputError, RenderError
+from microdrama.files import atomic_path, atomic_write_text, publish
+from microdrama.stages import MusicBed
+
+STEM_NAMES = ("picture.mp4", "dialogue.wav", "music.wav", "mix.wav")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What must match for clips to be joined by stream copy (the concat demuxer keeps the first's headers)."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+    extradata: bytes
+
+
+def clip_facts(path: str | Path) -> tuple[ClipSpec, int]:
+    """(encode spec, frame count) of a clip's first video stream, read by PyAV without decoding."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise InputError(f"{path}: no video stream; render the shot again")
+        v = container.streams.video[0]
+        cc = v.codec_context
+        frames = v.frames or sum(1 for p in container.demux(v) if p.size)
+        return ClipSpec(cc.name, cc.width, cc.height, str(cc.pix_fmt), float(v.average_rate or 0),
+                        bytes(cc.extradata or b"")), frames
+
+
+def join_picture(board: Storyboard, clips: dict[str, str], out: Path, encode) -> str:
+    """The clean clips in storyboard order as one silent MP4 of exactly the storyboard's frames. Stream copy
+    (concat demuxer) when every clip shares one encode spec at the delivery size and rate and is exactly its
+    shot long — the case for clips the visuals stage fitted; otherwise one re-encode to `encode`, each clip
+    trimmed to its shot. Returns 'copy' or 're-encoded'."""
+    from microdrama.media import run_ffmpeg
+
+    missing = [ts.shot.id for ts in board.shots if not Path(clips.get(ts.shot.id, "")).is_file()]
+    if missing:
+        raise InputError(f"stems: no clean clip in the store for shot(s) {', '.join(missing)} (was out/.store "
+                         "cleaned?); render the episode again, or set render.stems: false")
+    paths = [str(Path(clips[ts.shot.id]).resolve()) for ts in board.shots]
+    facts = [clip_facts(p) for p in paths]
+    spec = facts[0][0]
+    copyable = (all(f[0] == spec for f in facts) and (spec.width, spec.height) == (encode.width, encode.height)
+                and abs(spec.fps - encode.fps) < 1e-3 and spec.codec == "h264"
+                and all(f[1] == ts.frames for f, ts in zip(facts, board.shots)))
+    total = sum(ts.frames for ts in board.shots)
+    with atomic_path(out) as tmp:
+        if copyable:
+            listing = out.with_name(f".{out.stem}.concat.txt")
+            atomic_write_text(listing, "".join("file '{}'\n".format(p.replace("'", r"'\''")) for p in paths))
+            try:
+                # auto_convert 0: the clips share their headers (checked), so packets pass through byte for byte
+                run_ffmpeg(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", listing, "-map", "0:v", "-c", "copy",
+                            "-movflags", "+faststart", tmp], what="joining the clean picture")
+            finally:
+                listing.unlink(missing_ok=True)
+        else:
+            chains = [f"[{i}:v]fps={encode.fps},scale={encode.width}:{encode.height},setsar=1,"
+                      f"trim=end_frame={ts.frames},setpts=PTS-STARTPTS[v{i}]" for i, ts in enumerate(board.shots)]
+            graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(paths))) + \
+                f"concat=n={len(paths)}:v=1:a=0,format=yuv420p[v]"
+            run_ffmpeg([arg for p in paths for arg in ("-i", p)] + [
+                "-filter_complex", graph, "-map", "[v]", "-frames:v", str(total), "-c:v", "libx264",
+                "-preset", encode.preset, "-crf", str(encode.crf), "-pix_fmt", "yuv420p", "-an",
+                "-movflags", "+faststart", tmp], what="re-encoding the clean picture")
+        got_spec, got = clip_facts(tmp)
+        if got != total or (got_spec.width, got_spec.height) != (encode.width, encode.height):
+            raise RenderError(f"the clean picture came out {got_spec.width}x{got_spec.height} with {got} frames; "
+                              f"expected {encode.width}x{encode.height} with {total}")
+    return "copy" if copyable else "re-encoded"
+
+
+def write_stems(run_dir: Path, storyboard: Storyboard, clips: dict[str, str], line_audio: dict[str, str],
+                music: list[MusicBed], config, *, mix: str | Path | None = None, run_id: str = "",
+                title: str = "") -> list[Path]:
+    """`stems/picture.mp4`, `dialogue.wav`, `music.wav` (with a bed) and `mix.wav` in `run_dir`, labelled and
+    checked; nothing when `config.render.stems` is off. `clips`: shot id -> clean clip (export.clips_in_cut);
+    `mix`: the cut's own mastered mix (FinalCut.dialogue_wav) — mixed again here only when it is gone."""
+    from microdrama.finishing import MIX_RATE, dialogue_track, master_mix, music_track
+    from microdrama.speech import write_wav
+
+    if not config.render.stems:
+        return []
+    folder = Path(run_dir) / "stems"
+    for cue in storyboard.cues():
+        if not Path(line_audio.get(cue.line_id, "")).is_file():
+            raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
+    written: list[Path] = []
+    if clips:  # a run that recorded no takes (a cut made elsewhere) has no clean picture to join
+        join_picture(storyboard, clips, folder / "picture.mp4", config.render.final_encode())
+        written.append(folder / "picture.mp4")
+    voices = dialogue_track(storyboard, line_audio, config.mark.audio)
+    write_wav(folder / "dialogue.wav", np.clip(voices, -32768, 32767), MIX_RATE)
+    written.append(folder / "dialogue.wav")
+    beds = np.zeros_like(voices)
+    for bed in music:
+        beds += music_track(bed, storyboard, beds.size)
+    if music:
+        write_wav(folder / "music.wav", np.clip(beds, -32768, 32767), MIX_RATE)
+        written.append(folder / "music.wav")
+    if mix is not None and Path(mix).is_file():
+        publish(mix, folder / "mix.wav")
+    else:
+        master_mix(voices + beds, folder / "mix.wav", config.render.loudness)
+    written.append(folder / "mix.wav")
+    for stale in (folder / name for name in STEM_NAMES):  # an earlier run's music.wav after the bed was removed
+        if stale not in written:
+            stale.unlink(missing_ok=True)
+    if config.labels.enabled:
+        label_stems(written, config.labels, run_id or Path(run_dir).name, title)
+    _write_readme(folder, written, config)
+    return written
+
+
+def label_stems(paths: list[Path], labels, run_id: str, title: str = "") -> list[dict]:
+    """TC260 metadata (and C2PA when configured) on every stem, read back; the clean picture is checked
+    without the visible-mark clause (it has none by design)."""
+    from microdrama.labels.apply import label_file
+    from microdrama.labels.check import check_file
+
+    reports = []
+    for path in paths:
+        label_file(path, labels, produce_id=f"{run_id}-stem-{path.stem}", title=title)
+        report = check_file(path, require_c2pa=labels.require_c2pa, visible=False,
+                            trust_anchors=labels.signing.trust_anchors if labels.signing else None)
+        if not report.ok:
+            failed = ", ".join(c.clause for c in report.clauses if not c.ok)
+            raise RenderError(f"label check failed for stems/{path.name}: {failed}")
+        reports.append(report.as_dict())
+    return reports
+
+
+def _write_readme(folder: Path, written: list[Path], config) -> None:
+    names = [p.name for p in written]
+    atomic_write_text(folder / "README.txt", (
+        f"Stems of this run: {', '.join(names)}. All are exactly as long as the cut ({config.render.fps} fps; "
+        "audio 48 kHz mono 16-bit).\n"
+        "picture.mp4: the shots joined without subtitles, the AI mark or the opening card. A cut made from it must "
+        f"show the visible AI label ('{config.mark.text}', ≥ 5% of the shorter side) and the opening card again, "
+        "and be labelled (microdrama label apply).\n"
+        "dialogue.wav, music.wav: the voices (with the audio AI rhythm when configured) and the ducked beds, at the "
+        "levels they were summed at; mix.wav: the mastered mix the cut carries.\n"
+        + ("Every stem carries the TC260 AIGC metadata, read back when it was written (picture.mp4 without the "
+           "visible-mark clause: it has no mark by design).\n"
+           if config.labels.enabled else "Labels are off in this project's config: the stems carry no metadata.\n")))
