@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from microdrama.agents.base import Agent, AgentDeps
 from microdrama.errors import InputError
-from microdrama.files import atomic_write_text
+from microdrama.files import atomic_write_text, sha256_file
 from microdrama.llm.client import LLMError
+from microdrama.run import Manifest
 from microdrama.skill import Usage
 from microdrama.tools import TOOLS, Toolbox, openai_tools
 
@@ -132,7 +133,13 @@ class ProducerAgent(Agent[ProduceTask, ProduceResult]):
 
         def stop(status: str, reason: str) -> ProduceResult:
             record(kind="stop", why=reason, ok=status == "finished")
-            return write(status, reason)
+            result = write(status, reason)
+            Manifest.annotate(log_path.parent, producer={  # the decision log is part of the episode's record
+                "agent": f"{self.name} v{self.version}", "status": status, "reason": reason,
+                "budget_rmb": str(task.budget_rmb), "spent_rmb": result.spent_rmb, "tool_calls": result.tool_calls,
+                "model_calls": result.model_calls, "project_code": box.project_code, "log": LOG_FILE,
+                "log_sha256": sha256_file(log_path), "steps": [s.model_dump(mode="json") for s in steps]})
+            return result
 
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": SYSTEM},

@@ -156,6 +156,8 @@ class Manifest(BaseModel):
                                          "used, with their hashes, provenance, rights and consents (microdrama assets)")
     usage: list[UsageRecord] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
+    producer: dict[str, Any] = Field(default_factory=dict, description="the producer agent's run over this episode: "
+                                     "status, spend, limits and its decision log (producer.json, with its sha256)")
 
     @classmethod
     def read(cls, run_dir: Path) -> "Manifest":
@@ -167,6 +169,22 @@ class Manifest(BaseModel):
         except ValueError as exc:
             raise InputError(f"{path}: not a complete run manifest ({str(exc).splitlines()[0]}); "
                              "render the episode again") from None
+
+    @classmethod
+    def annotate(cls, run_dir: Path, **records: Any) -> bool:
+        """Add what an actor above the run did (the producer agent's decision log) to a finished run's manifest,
+        atomically, leaving the run's own record as it was. False when the run has no manifest (not finished)."""
+        path = Path(run_dir) / "manifest.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        unknown = set(records) - set(cls.model_fields)
+        if unknown:
+            raise InputError(f"manifest: no field {sorted(unknown)} to record")
+        data.update({k: json.loads(json.dumps(v, default=str)) for k, v in records.items()})
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2))
+        return True
 
 
 # ---- before a run: read and check everything, write nothing ------------------------------------------
@@ -426,6 +444,11 @@ class Run:
                 shot_id=shot_id, line_id=line_id, cache_key=result.key, cached=result.cached, usage=result.usage,
             ))
         return result.output
+
+    def library_image(self, character_id: str) -> str | None:
+        """The reference image of a character cast from the asset library (Run.assets), if it has one."""
+        return next((a["image_path"] for a in self.assets
+                     if a.get("used_by") == f"character {character_id}" and a.get("image_path")), None)
 
     def wants_references(self) -> bool:
         """Whether shots start from character reference images: a diffusers image-to-video model with a

@@ -84,8 +84,7 @@ def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float
 
 @contextlib.contextmanager
 def gpu_slot(run: Run):
-    """Bound renders in this process and, across the Prefect server's workers, by the global concurrency limit
-    the run names: one per GPU device or model-API account (`prefect gcl create NAME --limit N`)."""
+    """Bound renders here and, across workers, by the run's global concurrency limit (per GPU or API account)."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(run.render_slots)
         if name := run.concurrency_name():
@@ -97,7 +96,9 @@ def gpu_slot(run: Run):
 
 @task(name="character-reference", task_run_name="reference {character.id}", cache_policy=NO_CACHE)
 def character_reference(run: Run, character: Character) -> str:
-    """One reference image per character, seeded by the character id: the same face in every shot."""
+    """One reference image per character: the asset library's sheet, else one made seeded by the character id."""
+    if kept := run.library_image(character.id):
+        return kept
     prompt = f"Character sheet, full body, plain background: {character.name}, {character.look}"
     with gpu_slot(run):
         out = run.stage("keyframe", KeyframeInput(key=character.id, prompt=prompt), task_name="character-reference")

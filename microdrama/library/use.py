@@ -83,7 +83,7 @@ def use_assets(material: Brief | Screenplay, config: "ProjectConfig", out_dir: s
                           + "\nRenew the licence or consent (a new version: `microdrama assets add` / `assets consent "
                           "add`) and name it, or use another asset.")
     _fill(material, found, library)
-    return [_record(where, found[ref]) for where, ref in refs]
+    return [_record(where, found[ref], library) for where, ref in refs]
 
 
 def _voice_of(version: AssetVersion, library: Library) -> Voice:
@@ -127,9 +127,11 @@ def _fill(material: Brief | Screenplay, found: dict[str, AssetVersion], library:
     material.series.characters = characters
 
 
-def _record(where: str, v: AssetVersion) -> dict[str, Any]:
-    """One asset version as the manifest and the filing pack cite it."""
-    return {"used_by": where, "ref": v.ref, "kind": v.kind, "name": v.name, "record_sha256": v.digest(),
+def _record(where: str, v: AssetVersion, library: Library) -> dict[str, Any]:
+    """One asset version as the manifest and the filing pack cite it; a character's reference image by path, so
+    image-to-video starts from the library's sheet instead of generating one."""
+    image = v.file("image") if where.startswith("character ") else None
+    return {"used_by": where, "ref": v.ref, **({"image_path": str(library.path_of(image))} if image else {}), "kind": v.kind, "name": v.name, "record_sha256": v.digest(),
             "files": [f.model_dump() for f in v.files],
             "provenance": v.provenance.model_dump(mode="json", exclude_none=True),
             "rights": v.rights.model_dump(mode="json"), "person": v.person,

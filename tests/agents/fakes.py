@@ -102,10 +102,9 @@ class ScriptedToolModel:
         self.url = "http://fake-model.invalid/v1"
 
     def call(self, why: str, *calls: tuple[str, Any]) -> "ScriptedToolModel":
+        """A turn of tool calls; an argument may be a function of the tool replies so far (a job id to poll)."""
         self.turns.append({"role": "assistant", "content": why, "tool_calls": [
-            {"id": f"call_{len(self.turns)}_{i}", "type": "function",
-             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args,
-                                                                                                   ensure_ascii=False)}}
+            {"id": f"call_{len(self.turns)}_{i}", "type": "function", "function": {"name": name, "arguments": args}}
             for i, (name, args) in enumerate(calls)]})
         return self
 
@@ -119,6 +118,11 @@ class ScriptedToolModel:
         if not self.turns:
             return httpx.Response(500, json={"error": {"message": "script exhausted"}})
         message = self.turns.pop(0)
+        replies = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+        for call in message.get("tool_calls", []):
+            args = call["function"]["arguments"]
+            args = args(replies) if callable(args) else args
+            call["function"]["arguments"] = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
         return httpx.Response(200, json={
             "id": "chatcmpl-test", "object": "chat.completion", "model": body["model"],
             "choices": [{"index": 0, "message": message,

@@ -112,3 +112,34 @@ def test_approval_mode_pauses_before_spending_past_the_line(tmp_path, brief):
     assert result.status == "paused" and result.reason.startswith("approval needed: the next model call")
     assert "--approve-above" in result.reason and not worker.submitted
     assert Decimal(result.spent_rmb) <= Decimal("0.8") and len(model.requests) == 1
+
+
+@pytest.mark.slow
+def test_produce_makes_a_real_episode_within_budget_with_its_log_in_the_manifest(tmp_path, brief, prefect_harness):
+    from microdrama.pipelines.studio import RenderWorker
+    from microdrama.run import Manifest
+
+    def job(replies):
+        return {"job_id": json.loads(replies[-1])["job_id"], "wait_s": 60}
+
+    model = ScriptedToolModel()
+    model.call("Check the brief.", ("validate", {"text": BRIEF}))
+    model.call("Price it before spending.", ("quote_episode", {"source": str(brief)}))
+    model.call("Within budget: render.", ("render_episode", {"source": str(brief), "name": "ep1"}))
+    model.call("Wait for it.", ("job_status", job))
+    model.call("Review the takes.", ("list_takes", {"run": "ep1"}))
+    model.call("The opening shot passes its checks.", ("approve_take", {"run": "ep1", "shot_id": "s01", "take": 1}))
+    model.finish("Rendered ep1 within budget; s01 approved.")
+    result, log, box = produce(tmp_path, brief, model, RenderWorker().start(warm=False), budget_rmb=Decimal(1))
+
+    assert result.status == "finished", result.reason
+    assert [s["tool"] for s in log["steps"] if s["kind"] == "tool"] == [
+        "validate", "quote_episode", "render_episode", "job_status", "list_takes", "approve_take"]
+    assert all(s["ok"] for s in log["steps"] if s["kind"] == "tool"), log["steps"]
+    manifest = Manifest.read(tmp_path / "out" / "ep1")
+    assert (tmp_path / "out" / "ep1" / "episode.mp4").is_file()
+    assert manifest.producer["status"] == "finished" and manifest.producer["tool_calls"] == 6
+    assert Decimal(manifest.producer["spent_rmb"]) <= Decimal(1)
+    entries = Ledger(ledger_url(None, tmp_path / "out")).entries()
+    assert ProducerAgent.project_code in {e.project_code for e in entries}  # the agent's tokens and tool calls
+    assert any(e.run_id == manifest.run_id for e in entries)  # and the episode's render, attributed to its run

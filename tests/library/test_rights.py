@@ -106,3 +106,19 @@ def test_a_character_needs_look_and_voice_unless_it_names_an_asset():
     del data["series"]["characters"][0]["look"]
     with pytest.raises(Exception, match="look required: write it here, or name a library character"):
         parse_model(Screenplay, data)
+
+
+def test_a_library_characters_sheet_is_the_reference_image_to_video_starts_from(tmp_path, picture):
+    from microdrama.pipelines.episode import character_reference
+
+    library = open_library(ProjectConfig().ledger, out_dir=tmp_path / "out")[0]
+    library.add(character(), [("image", picture)])
+    library.engine.dispose()
+    data = library_data()
+    data["series"]["characters"][1]["voice"] = {"gender": "male", "variant": 3}  # only 林夏 from the library here
+    material = parse_model(Screenplay, data)
+    run = quote(tmp_path, material)
+    sheet = run.library_image("lin")
+    assert sheet and open(sheet, "rb").read() == picture.read_bytes()
+    assert run.library_image("zhao") is None
+    assert character_reference.fn(run, material.series.characters[0]) == sheet  # no keyframe is generated
