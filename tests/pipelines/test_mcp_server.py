@@ -36,6 +36,41 @@ def test_the_server_lists_every_tool_and_answers_a_bad_argument_as_a_readable_to
     assert not good.is_error and good.structured_content["skills"][0]["stage"] == "compose"
 
 
+def test_streamable_http_on_loopback_serves_the_same_tools_and_refuses_another_host(tmp_path):
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    box = Toolbox(tmp_path, ProjectConfig.model_validate(TINY), worker=FakeWorker())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_server(box).streamable_http_app(host="127.0.0.1"),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        async def session():
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                return [t.name for t in (await client.list_tools()).tools], await client.call_tool(
+                    "validate", {"text": "title: x"})
+
+        names, answer = anyio.run(session)
+        assert names == list(TOOLS)
+        assert answer.structured_content["valid"] is False and "premise" in answer.content[0].text
+        rebound = httpx.post(f"http://127.0.0.1:{port}/mcp", headers={"host": "evil.example:80"},
+                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert rebound.status_code in (400, 403, 421)  # DNS rebinding protection: only the loopback host
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.mark.slow
 def test_a_client_over_stdio_renders_a_tiny_episode_and_reviews_its_takes(tmp_path):
     config = tmp_path / "tiny.yaml"
