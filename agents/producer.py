@@ -94,6 +94,7 @@ class ProducerAgent(Agent[ProduceTask, ProduceResult]):
 
     def run(self, deps: AgentDeps, task: ProduceTask) -> ProduceResult:
         box, client = self.box, deps.client
+        box.read_roots.append(Path(task.source).resolve().parent)  # the brief the person named may be read
         if box.budget_rmb is None or box.budget_rmb > task.budget_rmb:
             box.budget_rmb = task.budget_rmb  # the toolbox refuses spending tools past the same cap
         try:

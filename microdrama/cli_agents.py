@@ -31,6 +31,8 @@ def mcp(
                                            "server (RMB): spending tools are refused once it is gone"),
     http: bool = typer.Option(False, "--http", help="serve streamable HTTP on 127.0.0.1 instead of stdio"),
     port: int = typer.Option(8766, min=1, max=65535, help="port for --http"),
+    allow: list[Path] = typer.Option([], "--allow", help="another folder whose briefs and screenplays a tool may "
+                                     "read by path (always: the current folder and OUT)"),
 ) -> None:
     """Serve the agent tool set (skills, validate, quote, render, review, ledger) as an MCP server."""
     import sys
@@ -41,6 +43,7 @@ def mcp(
     from microdrama.pipelines import mcp_server as server
     with _flow_log(out):
         box = server.toolbox(out, cfg, project_code=project, budget_rmb=budget)
+        box.read_roots += [p.resolve() for p in allow]
         if http:
             print(f"microdrama mcp: http://127.0.0.1:{port}/mcp (streamable HTTP; Ctrl-C to stop)", file=sys.stderr)
             server.serve_http(box, port)

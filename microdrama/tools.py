@@ -164,6 +164,8 @@ class Toolbox:
     session: str = field(default_factory=lambda: f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}")
     spent: Decimal = Decimal(0)
     calls: int = 0
+    # Folders whose files a `source` may name (besides OUT): a model must not read whatever the server can.
+    read_roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
 
     def __post_init__(self) -> None:
         from microdrama.ledger import Ledger, ledger_url
@@ -171,6 +173,7 @@ class Toolbox:
 
         self.out_dir = Path(self.out_dir).resolve()
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.read_roots = [Path(r).resolve() for r in [*self.read_roots, self.out_dir]]
         self.project_code = self.project_code or self.config.project_code
         if self.budget_rmb is not None:
             self.budget_rmb = Decimal(str(self.budget_rmb))
@@ -324,8 +327,11 @@ class Toolbox:
     def material(self, inputs: SourceIn) -> tuple[Brief | Screenplay, Path]:
         """The brief or screenplay a call names (a file, or inline text kept under OUT/.agents/), checked."""
         if inputs.source is not None:
-            path = Path(inputs.source).expanduser()
-            return read_source(path), path.resolve()
+            path = Path(inputs.source).expanduser().resolve()
+            if not any(path == root or root in path.parents for root in self.read_roots):
+                raise ToolError(f"source: {inputs.source} is outside the folders this server reads "
+                                f"({', '.join(map(str, self.read_roots))}); pass the text itself instead")
+            return read_source(path), path
         data = parse_yaml(inputs.text, "text")
         kind = Screenplay if isinstance(data, dict) and "series" in data and "episode" in data else Brief
         model = parse_model(kind, data, source="text")

@@ -117,3 +117,17 @@ def test_redo_asks_for_more_takes_then_re_renders_and_decisions_go_to_the_review
     log = ReviewLog.load(box.out_dir / "ep1")
     assert [(d.take, d.verdict, d.by) for d in log.decisions] == [(1, "rejected", "agent:mcp"),
                                                                   (2, "approved", "agent:mcp")]
+
+
+def test_a_source_outside_the_servers_folders_is_refused(tmp_path):
+    from microdrama.config import ProjectConfig
+    from microdrama.tools import Toolbox
+    from tests.agents.fakes import TINY, FakeWorker
+
+    secret = tmp_path / "elsewhere" / "notes.yaml"
+    secret.parent.mkdir()
+    secret.write_text("title: 私人笔记\n", encoding="utf-8")
+    box = Toolbox(tmp_path / "out", ProjectConfig.model_validate(TINY), worker=FakeWorker(),
+                  read_roots=[tmp_path / "briefs"])
+    r = box.call("quote_episode", {"source": str(secret)})
+    assert not r.ok and "outside the folders this server reads" in r.error and "私人笔记" not in r.error

@@ -188,6 +188,12 @@ def compliance_panel(out_dir: Path, folder: Path, manifest: dict[str, Any]) -> d
     filing = sorted(str(p.relative_to(Path(out_dir).resolve())) for p in (folder / "filing").glob("*.*")
                     if p.suffix in (".html", ".xlsx", ".json")) if (folder / "filing").is_dir() else []
     consents = [c for c in manifest.get("cast", []) if c.get("consent")]
-    return {"labels": labels, "labels_ok": bool(labels) and all(r["ok"] for r in labels), "filing": filing,
+    assets = [{"ref": a["ref"], "name": a.get("name", ""), "used_by": a.get("used_by", ""),
+               "owner": a.get("rights", {}).get("owner", ""), "licence": a.get("rights", {}).get("licence", ""),
+               "territories": ", ".join(a.get("rights", {}).get("territories", [])),
+               "expires": a.get("rights", {}).get("expires") or "perpetual",
+               "consents": [f"{c['person']} ({c['covers']}, until {c['expires']})" for c in a.get("consents", [])]}
+              for a in manifest.get("assets", [])]
+    return {"assets": assets,"labels": labels, "labels_ok": bool(labels) and all(r["ok"] for r in labels), "filing": filing,
             "audio_passed": sum(r["ok"] and r["file"].endswith(".wav") for r in labels),
             "cast": manifest.get("cast", []), "consents": consents}

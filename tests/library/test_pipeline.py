@@ -21,6 +21,7 @@ TINY = {"project_code": "RD-LIB", "render": {"width": 270, "height": 480, "fps":
 
 @pytest.fixture(scope="module")
 def two_episodes(prefect_harness, tmp_path_factory):
+    """Two series (测试短剧 and its sequel) cast from one library character and one library voice."""
     from microdrama.pipelines.episode import episode_flow
 
     root = tmp_path_factory.mktemp("library-series")
@@ -29,13 +30,15 @@ def two_episodes(prefect_harness, tmp_path_factory):
     for number in (1, 2):
         data = library_data()
         data["episode"]["number"] = number
+        if number == 2:
+            data["series"]["title"] = "测试短剧·第二季"
         source = root / f"ep{number}.yaml"
         source.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         episode_flow(source=source, config=ProjectConfig.model_validate(TINY), out_dir=out, run_name=f"ep{number}")
     return out
 
 
-def test_both_episodes_cite_the_same_asset_versions(two_episodes):
+def test_two_series_cite_the_same_asset_versions(two_episodes):
     cited = []
     for run in ("ep1", "ep2"):
         manifest = json.loads((two_episodes / run / "manifest.json").read_text(encoding="utf-8"))
@@ -65,7 +68,17 @@ def test_the_series_rights_report(two_episodes):
     assert result.exit_code == 0, result.output
     folder = two_episodes / "rights" / "测试短剧"
     page = (folder / "rights.html").read_text(encoding="utf-8")
-    assert "@font-face" in page and "char:lin_xia@1" in page and "ep2: character lin" in page
+    assert "@font-face" in page and "char:lin_xia@1" in page and "ep1: character lin" in page
+    assert "ep2:" not in page  # the sequel is another series
     rows = list(openpyxl.load_workbook(folder / "rights.xlsx")["Rights"].values)
     assert {r[0] for r in rows[2:]} >= {"char:lin_xia@1", "voice:deep_male@1"}
     assert all(r[10] == "OK" for r in rows[2:])
+
+
+def test_the_studio_shows_the_assets_an_episode_relies_on_with_their_rights(two_episodes):
+    from microdrama.studio.pages import episode
+
+    assets = episode(two_episodes, "ep2")["compliance"]["assets"]
+    assert [(a["ref"], a["used_by"]) for a in assets] == [("char:lin_xia@1", "character lin"),
+                                                          ("voice:deep_male@1", "voice of zhao")]
+    assert assets[0]["owner"] and assets[0]["territories"]
