@@ -172,3 +172,17 @@ def test_a_first_visit_renders_the_demo_from_the_page(worker, tmp_path):
     job = worker.wait(worker.jobs[r.headers["location"].split("job=")[1]])
     assert job.state == "done", job.error
     assert 'data-testid="take-s01-1"' in client.get("/e/demo").text
+
+
+def test_a_voice_edit_redubs_that_characters_lines_and_a_redo_can_carry_a_new_prompt(studio, out):
+    act(studio, "/e/ep1/voice/lin", gender="female", variant="2", pitch="70", rate="150")
+    voice = yaml.safe_load((out / "ep1" / "screenplay.yaml").read_text(encoding="utf-8"))["series"]["characters"][0][
+        "voice"]
+    assert (voice["variant"], voice["pitch"], voice["rate"]) == (2, 70, 150)
+    dubbed = {u["line_id"]: u["cached"] for u in manifest(out)["usage"] if u["task"] == "dub-line"}
+    assert dubbed["s02-l1"] is False and dubbed["s01-l1"] is True  # only 林夏's line was spoken again
+    act(studio, "/e/ep1/shot/s02/redo", more="2", prompt="两人对峙，窗外雷雨")
+    s02 = takes(out, "s02")
+    assert set(s02) == {1, 2, 3} and s02[1]["in_cut"]
+    assert "雷雨" in yaml.safe_dump(yaml.safe_load((out / "ep1" / "screenplay.yaml").read_text(encoding="utf-8")),
+                                   allow_unicode=True)
