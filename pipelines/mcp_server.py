@@ -9,6 +9,7 @@ correct itself; a tool is run in a worker thread, so a slow one never blocks the
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from mcp.server.lowlevel import Server
 
 from microdrama import __version__
 from microdrama.config import ProjectConfig
+from microdrama.errors import MicrodramaError
 from microdrama.tools import TOOLS, Toolbox
 
 INSTRUCTIONS = ("Tools over the microdrama skill library: validate a brief, quote it, render an episode (async: "
@@ -51,8 +53,56 @@ def create_server(box: Toolbox) -> Server:
                                     structured_content=result.data if result.ok else None,
                                     is_error=not result.ok)
 
+    async def on_list_resources(ctx, params) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=await anyio.to_thread.run_sync(_resources, box))
+
+    async def on_list_resource_templates(ctx, params) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=[
+            types.ResourceTemplate(name=name, uri_template=uri, description=what, mime_type="application/json")
+            for name, uri, what in RESOURCE_TEMPLATES])
+
+    async def on_read_resource(ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        text = await anyio.to_thread.run_sync(_read, box, str(params.uri))
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=str(params.uri), text=text,
+                                                                             mime_type="application/json")])
+
     return Server("microdrama", version=__version__, instructions=INSTRUCTIONS, on_list_tools=on_list_tools,
-                  on_call_tool=on_call_tool)
+                  on_call_tool=on_call_tool, on_list_resources=on_list_resources,
+                  on_list_resource_templates=on_list_resource_templates, on_read_resource=on_read_resource)
+
+
+# Progress and results as resources, beside the tools that start them: a render's job, a run's manifest and takes.
+RESOURCE_TEMPLATES = [
+    ("job", "microdrama://jobs/{job_id}", "a render's state and every progress line so far"),
+    ("manifest", "microdrama://runs/{run}/manifest", "a finished run's manifest: cost, labels, takes, review"),
+    ("takes", "microdrama://runs/{run}/takes", "every take of every shot with its checks and cost (list_takes)"),
+]
+
+
+def _resources(box: Toolbox) -> list[types.Resource]:
+    found = [types.Resource(name=f"job {job_id}", uri=f"microdrama://jobs/{job_id}", mime_type="application/json")
+             for job_id in list(box.jobs)]
+    for folder in sorted(p for p in box.out_dir.iterdir() if (p / "manifest.json").is_file()):
+        found += [types.Resource(name=f"{folder.name} {what}", uri=f"microdrama://runs/{folder.name}/{what}",
+                                 mime_type="application/json") for what in ("manifest", "takes")]
+    return found
+
+
+def _read(box: Toolbox, uri: str) -> str:
+    """A resource's JSON; an unknown or refused one reads as an error message (never a traceback)."""
+    parts = uri.removeprefix("microdrama://").split("/")
+    if uri.startswith("microdrama://jobs/") and len(parts) == 2:
+        result = box.call("job_status", {"job_id": parts[1]})
+    elif uri.startswith("microdrama://runs/") and len(parts) == 3 and parts[2] == "takes":
+        result = box.call("list_takes", {"run": parts[1]})
+    elif uri.startswith("microdrama://runs/") and len(parts) == 3 and parts[2] == "manifest":
+        try:
+            return json.dumps(box.manifest(parts[1]), ensure_ascii=False)
+        except MicrodramaError as exc:
+            return json.dumps({"error": str(exc)}, ensure_ascii=False)
+    else:
+        return json.dumps({"error": f"{uri}: not a microdrama resource; see the resource templates"})
+    return result.text()
 
 
 def serve_stdio(box: Toolbox) -> None:

@@ -36,6 +36,30 @@ def test_the_server_lists_every_tool_and_answers_a_bad_argument_as_a_readable_to
     assert not good.is_error and good.structured_content["skills"][0]["stage"] == "compose"
 
 
+def test_a_renders_progress_and_results_are_resources(tmp_path):
+    from tests.conftest import TINY_SCREENPLAY as SP
+
+    box = Toolbox(tmp_path, ProjectConfig.model_validate(TINY), worker=FakeWorker())
+
+    async def session():
+        async with Client(create_server(box)) as client:
+            started = await client.call_tool("render_episode", {"text": yaml.safe_dump(SP, allow_unicode=True),
+                                                                "name": "ep1"})
+            job = json.loads(started.content[0].text)["job_id"]
+            templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+            uris = [str(r.uri) for r in (await client.list_resources()).resources]
+            read = {u: json.loads((await client.read_resource(u)).contents[0].text) for u in uris}
+            bad = json.loads((await client.read_resource("microdrama://runs/../../etc/takes")).contents[0].text)
+            return job, templates, read, bad
+
+    job, templates, read, bad = anyio.run(session)
+    assert templates == ["microdrama://jobs/{job_id}", "microdrama://runs/{run}/manifest",
+                         "microdrama://runs/{run}/takes"]
+    assert read[f"microdrama://jobs/{job}"]["state"] == "done" and read[f"microdrama://jobs/{job}"]["lines"]
+    assert read["microdrama://runs/ep1/manifest"]["run_id"] and read["microdrama://runs/ep1/takes"]["shots"]
+    assert "not a microdrama resource" in bad["error"]  # a path that leaves OUT names nothing
+
+
 def test_streamable_http_on_loopback_serves_the_same_tools_and_refuses_another_host(tmp_path):
     import socket
     import threading
