@@ -28,7 +28,10 @@ from microdrama.errors import MicrodramaError
 
 # On the terminal a failed run shows one short error; Prefect's tracebacks go to OUT/microdrama.log. Progress
 # lines still reach the run's log on the server (env.py: flow-run loggers at INFO, apart from the console).
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+# The library default (WARNING, env.py), inherited from a parent process, gives way too; any other level set on
+# purpose is kept.
+if os.environ.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING") == "WARNING":
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
 apply_offline_defaults()
 
 console = Console()

@@ -135,6 +135,8 @@ def worker_env(device: str | None, environ: dict[str, str] | None = None) -> dic
     """The worker's environment: its flow runs see only `device` (cuda:1 → CUDA_VISIBLE_DEVICES=1, so they
     render on `cuda`); `cpu` hides every GPU."""
     env = dict(os.environ if environ is None else environ)
+    if env.get("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL") == "CRITICAL":  # the CLI's own quiet console: a worker's
+        env["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO"             # operator reads its runs' progress
     if device is None or device in ("cuda", "auto"):
         return env
     if device == "cpu":
