@@ -51,6 +51,26 @@ TINY_SCREENPLAY = {
 }
 
 
+def fresh_postgres(url: str, name: str, tables: tuple[str, ...]) -> str:
+    """A database of its own for one group of tests and one test process (pytest-xdist runs two, each with its
+    own), emptied of `tables`: the ledger and library tests never drop each other's tables."""
+    from sqlalchemy import create_engine
+
+    db = f"microdrama_{name}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        if not conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'").first():
+            conn.exec_driver_sql(f"CREATE DATABASE {db}")
+    server.dispose()
+    own = url.rsplit("/", 1)[0] + f"/{db}"
+    engine = create_engine(own)
+    with engine.begin() as conn:
+        for table in tables:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+    engine.dispose()
+    return own
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for every test that runs a flow (each start costs ~15 s on 2 cores)."""

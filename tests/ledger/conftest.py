@@ -13,18 +13,9 @@ from decimal import Decimal
 import pytest
 
 from microdrama.ledger import EntryIn, Ledger
+from tests.conftest import fresh_postgres
 
 PG_URL = os.environ.get("MICRODRAMA_TEST_POSTGRES_URL")
-
-
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        for table in ("ledger_entries", "ledger_chain_head", "alembic_version"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,8 +26,8 @@ def ledger_url(request, tmp_path) -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must test the ledger on PostgreSQL: set MICRODRAMA_TEST_POSTGRES_URL (.ci/run does)")
         pytest.skip("no PostgreSQL configured (set MICRODRAMA_TEST_POSTGRES_URL)")
-    _reset_postgres(PG_URL)
-    return PG_URL
+    return fresh_postgres(PG_URL, "ledger", ("library_versions", "library_assets", "ledger_entries",
+                                             "ledger_chain_head", "alembic_version"))
 
 
 @pytest.fixture

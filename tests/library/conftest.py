@@ -14,27 +14,10 @@ import pytest
 
 from microdrama.ledger import Ledger
 from microdrama.library import Library
+from tests.conftest import fresh_postgres
 
 PG_URL = os.environ.get("MICRODRAMA_TEST_POSTGRES_URL")
-OWN_DB = "microdrama_library_test"
 TABLES = ("library_versions", "library_assets", "ledger_entries", "ledger_chain_head", "alembic_version")
-
-
-def _fresh_postgres(url: str) -> str:
-    from sqlalchemy import create_engine
-
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        if not conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{OWN_DB}'").first():
-            conn.exec_driver_sql(f"CREATE DATABASE {OWN_DB}")
-    server.dispose()
-    own = url.rsplit("/", 1)[0] + f"/{OWN_DB}"
-    engine = create_engine(own)
-    with engine.begin() as conn:
-        for table in TABLES:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
-    engine.dispose()
-    return own
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,7 +28,7 @@ def library_url(request, tmp_path) -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must test the library on PostgreSQL: set MICRODRAMA_TEST_POSTGRES_URL")
         pytest.skip("no PostgreSQL configured (set MICRODRAMA_TEST_POSTGRES_URL)")
-    return _fresh_postgres(PG_URL)
+    return fresh_postgres(PG_URL, "library", TABLES)
 
 
 @pytest.fixture
