@@ -35,10 +35,11 @@ def middle_frame(path: str) -> np.ndarray:
 
 def embedding(rgb: np.ndarray) -> np.ndarray:
     """The colour proxy: an 8×8×8 colour histogram and a 16×16 grey thumbnail, unit length."""
-    hist, _ = np.histogramdd(rgb.reshape(-1, 3), bins=(8, 8, 8), range=((0, 256),) * 3)
+    q = (rgb.reshape(-1, 3) >> 5).astype(np.int32)  # 8 bins of 32 per channel: histogramdd's bins, 20x faster
+    hist = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512).astype(np.float64)
     h, w = rgb.shape[:2]
-    grey = rgb.mean(axis=2)
-    thumb = grey[:: max(1, h // 16), :: max(1, w // 16)][:16, :16].ravel()
+    grey = rgb[:: max(1, h // 16), :: max(1, w // 16)][:16, :16].mean(axis=2)
+    thumb = grey.ravel()
     vec = np.concatenate([hist.ravel() / hist.sum(), (thumb - thumb.mean()) / (thumb.std() + 1e-6) / 16])
     return vec / (np.linalg.norm(vec) + 1e-9)
 

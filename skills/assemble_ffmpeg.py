@@ -8,7 +8,7 @@ is encoded (AAC). The result is probed before it gets its real name.
 from __future__ import annotations
 
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, check_cut, check_cut_sources, mix_dialogue, write_concat_list
+from microdrama.finishing import AAC, check_cut, check_cut_sources, mix_dialogue, write_concat_list
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import AssembleInput, FinalCut, NoOptions
@@ -17,7 +17,7 @@ from microdrama.stages import AssembleInput, FinalCut, NoOptions
 class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
     name = "assemble-ffmpeg"
     stage = "assemble"
-    version = "2"  # 2: the mix can be normalised to a loudness target
+    version = "3"  # 2: the mix can be normalised to a loudness target. 3: AAC with the fast coder
     backend = "ffmpeg concat demuxer (stream copy) + AAC"
     description = "Joins finished shots without re-encoding and muxes the dialogue mix: the last step of a cut."
     Input = AssembleInput
@@ -35,7 +35,7 @@ class FfmpegAssembler(Skill[AssembleInput, FinalCut, NoOptions]):
         out = ctx.path(f"{inputs.basename}.mp4")
         with atomic_path(out) as tmp:
             run_ffmpeg(["-f", "concat", "-safe", "0", "-i", listing.name, "-i", dialogue.name, "-map", "0:v",
-                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", str(MIX_RATE), "-shortest",
+                        "-map", "1:a", "-c:v", "copy", *AAC, "-shortest",
                         "-movflags", "+faststart", tmp.name], cwd=ctx.work_dir, what="assembling the episode")
             info = check_cut(tmp, inputs.width, inputs.height, board)
         frames = sum(s.frames for s in board.shots)

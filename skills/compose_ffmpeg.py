@@ -16,7 +16,7 @@ from pathlib import Path
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
 from microdrama.finishing import (
-    MIX_RATE,
+    AAC,
     check_cut,
     check_cut_sources,
     mix_dialogue,
@@ -31,7 +31,7 @@ from microdrama.stages import ComposeInput, FinalCut, NoOptions
 class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-ffmpeg"
     stage = "compose"
-    version = "2"  # 2: the mix can be normalised to a loudness target
+    version = "3"  # 2: the mix can be normalised to a loudness target; 3: AAC with the fast coder
     backend = "ffmpeg filtergraph (concat + libass + drawtext + x264/aac)"
     description = "Renders the final 9:16 MP4: clips, dialogue mix, burned subtitles and the AI生成 mark in one encode."
     Input = ComposeInput
@@ -66,7 +66,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
                 ["-f", "concat", "-safe", "0", "-i", concat.name, "-i", dialogue.name,
                  "-filter_complex", f"[0:v]{','.join(filters)},format=yuv420p[v]", "-map", "[v]", "-map", "1:a",
                  "-frames:v", str(frames), "-r", str(board.fps), "-c:v", "libx264", "-preset", enc.preset,
-                 "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", str(MIX_RATE),
+                 "-crf", str(enc.crf), "-pix_fmt", "yuv420p", *AAC,
                  "-shortest", "-movflags", "+faststart", tmp.name],
                 cwd=work, what="final compose",
             )

@@ -20,7 +20,8 @@ from microdrama.text import break_units
 class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
     name = "subtitles"
     stage = "subtitles"
-    version = "3"  # 3: rows break between words (jieba for Chinese); emoji the font lacks are dropped
+    version = "4"  # 3: rows break between words (jieba for Chinese); emoji dropped. 4: a line's length from its
+    #                shot's times, so moving shots later does not re-finish them
     backend = "pysubs2 + Pillow text measurement"
     description = "Writes SRT and ASS from the storyboard's line cues, CJK-aware wrapping inside the 9:16 safe area."
     Input = SubtitlesInput
@@ -58,7 +59,8 @@ class SubtitleWriter(Skill[SubtitlesInput, SubtitleFiles, NoOptions]):
     def _pieces(self, cue, inputs: SubtitlesInput, max_width: float) -> list[tuple[str, float, float]]:
         """(text, start, end) offsets within the line. Whisper's words narrow the timing to the voice,
         and a line too long for `split_rows` rows is split at word boundaries."""
-        length = cue.end_s - cue.start_s
+        length = round(cue.shot_end_s - cue.shot_start_s, 4)  # from the shot's own times: a line keeps its length
+        #                                                         to the last digit when earlier shots move
         words = inputs.alignment.get(cue.line_id) or []
         if not words:
             return [(cue.text, 0.0, length)]
