@@ -181,25 +181,33 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
     @app.post("/e/{name}/line/{line_id}")
     async def line_edit(request: Request, name: str, line_id: str):
         data = await form_of(request)
-        return action(name, request, data, lambda folder, config: (
-            apply_edit(folder, config, edit_line, line_id, text=data.get("text"),
-                       emotion=data.get("emotion") or None, speaker=data.get("speaker") or None)
-            and f"line {line_id} edited"))
+
+        def do(folder: Path, config: ProjectConfig) -> str:
+            apply_edit(folder, config, edit_line, line_id, text=data.get("text"), emotion=data.get("emotion") or None,
+                       speaker=data.get("speaker") or None)
+            return f"line {line_id} edited"
+        return action(name, request, data, do)
 
     @app.post("/e/{name}/shot/{shot_id}")
     async def shot_edit(request: Request, name: str, shot_id: str):
         data = await form_of(request)
-        return action(name, request, data, lambda folder, config: (
+
+        def do(folder: Path, config: ProjectConfig) -> str:
             apply_edit(folder, config, edit_shot, shot_id, prompt=data.get("prompt") or None,
-                       min_duration_s=number(data, "min_duration_s")) and f"shot {shot_id} edited"))
+                       min_duration_s=number(data, "min_duration_s"))
+            return f"shot {shot_id} edited"
+        return action(name, request, data, do)
 
     @app.post("/e/{name}/voice/{character_id}")
     async def voice_edit(request: Request, name: str, character_id: str):
         data = await form_of(request)
-        fields = {k: data.get(k) for k in ("gender", "engine", "voice_id") if data.get(k)}
-        fields.update({k: number(data, k, int) for k in ("variant", "pitch", "rate") if data.get(k, "").strip()})
-        return action(name, request, data, lambda folder, config: (
-            apply_edit(folder, config, edit_voice, character_id, **fields) and f"voice of {character_id} edited"))
+
+        def do(folder: Path, config: ProjectConfig) -> str:
+            fields = {k: data[k] for k in ("gender", "engine", "voice_id") if data.get(k)}
+            fields.update({k: number(data, k, int) for k in ("variant", "pitch", "rate") if data.get(k, "").strip()})
+            apply_edit(folder, config, edit_voice, character_id, **fields)
+            return f"voice of {character_id} edited"
+        return action(name, request, data, do)
 
     @app.post("/e/{name}/shot/{shot_id}/redo")
     async def redo(request: Request, name: str, shot_id: str):
@@ -330,25 +338,21 @@ def create_app(out_dir: Path, worker, *, token: str | None = None, config: Proje
 
         return FileResponse(cjk_font_path(), media_type="font/otf", headers={"Cache-Control": "max-age=86400"})
 
-    @app.get("/media/{path:path}")
-    def media(path: str):
+    def served(path: str, respond: Callable[[Path], Response]) -> Response:
+        """A file the browser names, only from inside OUT."""
         try:
             target = pages.inside(out_dir, path)
         except InputError as exc:
             return PlainError(403, str(exc))
-        if not target.is_file():
-            return PlainError(404, f"{path}: no such file")
-        return FileResponse(target)
+        return respond(target) if target.is_file() else PlainError(404, f"{path}: no such file")
+
+    @app.get("/media/{path:path}")
+    def media(path: str):
+        return served(path, FileResponse)
 
     @app.get("/poster/{path:path}")
     def poster(path: str):
-        try:
-            target = pages.inside(out_dir, path)
-        except InputError as exc:
-            return PlainError(403, str(exc))
-        if not target.is_file():
-            return PlainError(404, f"{path}: no such file")
-        return FileResponse(poster_of(out_dir, target), media_type="image/jpeg")
+        return served(path, lambda target: FileResponse(poster_of(out_dir, target), media_type="image/jpeg"))
 
     app.add_exception_handler(Refused, lambda request, exc: PlainError(exc.status, str(exc)))
     return app

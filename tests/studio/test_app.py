@@ -74,6 +74,13 @@ def test_a_bad_edit_is_refused_with_the_cli_message_and_nothing_is_written(studi
     assert r.status_code == 400 and 'role="alert"' in r.text and "wang" in r.text  # shown in the page
     r = client.post("/e/ep1/shot/s01", data={"csrf": app.state.csrf, "min_duration_s": "many"}, headers=JSON)
     assert r.status_code == 400 and "min_duration_s" in r.json()["error"]
+    for form, field in (({"variant": "two"}, "variant"), ({"pitch": "150"}, "pitch"), ({"gender": "robot"}, "gender")):
+        r = client.post("/e/ep1/voice/lin", data={"csrf": app.state.csrf, **form}, headers=JSON)
+        assert r.status_code == 400 and field in r.json()["error"], r.text
+    r = client.post("/e/ep1/line/s09-l1", data={"csrf": app.state.csrf, "text": "x"}, headers=JSON)
+    assert r.status_code == 400 and "no line 's09-l1'" in r.json()["error"]
+    r = client.post("/e/ep1/line/s01-l1", data={"csrf": app.state.csrf, "text": "  "}, headers=JSON)
+    assert r.status_code == 400 and "text" in r.json()["error"]
     assert (out / "ep1" / "screenplay.yaml").read_bytes() == source
     assert not app.state.worker.busy("ep1")
 
