@@ -115,13 +115,16 @@ app.add_typer(label_app, name="label")
 filing_app = _App(help="Filing packs: planning filing (规划备案) and online filing (上线备案).",
                          no_args_is_help=True)
 app.add_typer(filing_app, name="filing")
-app.command("export")(__import__("microdrama.cli_deliver", fromlist=["export"]).export)  # deliverables
-app.command("deliver")(__import__("microdrama.cli_deliver", fromlist=["deliver"]).deliver)  # platform packs
-app.add_typer(__import__("microdrama.cli_assets", fromlist=["assets_app"]).assets_app, name="assets")  # IP library
-app.command("deploy")(__import__("microdrama.cli_prefect", fromlist=["deploy"]).deploy)  # pools, deployments
-app.command("worker")(__import__("microdrama.cli_prefect", fromlist=["worker"]).worker)  # a pinned worker
-app.command("mcp")(__import__("microdrama.cli_agents", fromlist=["mcp"]).mcp)  # the agent tool set over MCP
-app.command("produce")(__import__("microdrama.cli_agents", fromlist=["produce"]).produce)  # the producer agent
+# Commands that live in their own modules (they import nothing heavy until they run).
+from microdrama import cli_agents, cli_assets, cli_deliver, cli_prefect  # noqa: E402
+
+app.command("export")(cli_deliver.export)  # deliverables
+app.command("deliver")(cli_deliver.deliver)  # platform packs
+app.add_typer(cli_assets.assets_app, name="assets")  # the IP library
+app.command("deploy")(cli_prefect.deploy)  # pools, deployments
+app.command("worker")(cli_prefect.worker)  # a pinned worker
+app.command("mcp")(cli_agents.mcp)  # the agent tool set over MCP
+app.command("produce")(cli_agents.produce)  # the producer agent
 
 
 def _demo_brief() -> Path:

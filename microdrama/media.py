@@ -6,6 +6,7 @@ No system package is needed: `pip install microdrama` brings everything the CPU 
 from __future__ import annotations
 
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,8 +131,8 @@ def fit_frames(video, src_fps: float, out: Path, *, width: int, height: int, fps
     return out
 
 
-_frames: dict[tuple, "object"] = {}
-_frames_lock = __import__("threading").Lock()
+_frames: dict[tuple, object] = {}  # (path, size, mtime, position) -> PIL image
+_frames_lock = threading.Lock()
 FRAMES_KEPT = 64
 
 
