@@ -25,12 +25,14 @@ from microdrama.skills.animatic import AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import FfmpegComposer
 from microdrama.skills.compose_moviepy import MoviepyComposer
 from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.skills.mix_ffmpeg import FfmpegMixer
 from microdrama.skills.screenplay_rules import RuleBasedScreenplayWriter
 from microdrama.skills.storyboard import time_shots
 from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import (
     ComposeInput,
     DubbingInput,
+    MixInput,
     ScreenplayInput,
     StoryboardInput,
     SubtitlesInput,
@@ -61,8 +63,9 @@ def build_inputs(work: Path, seconds: float) -> ComposeInput:
         clips[ts.shot.id] = AnimaticRenderer()(VisualsInput(shot=ts, characters=chars),
                                                SkillContext(work / "clips")).output.video
     subs = SubtitleWriter()(SubtitlesInput(storyboard=board), SkillContext(work / "subs")).output
-    return ComposeInput(storyboard=board, clips=clips, line_audio={c.line_id: audio[c.line_id] for c in board.cues()},
-                        subtitles_ass=subs.ass)
+    sound = FfmpegMixer()(MixInput(storyboard=board, line_audio={c.line_id: audio[c.line_id] for c in board.cues()}),
+                          SkillContext(work / "mix")).output  # made once, beside the pictures: not compared
+    return ComposeInput(storyboard=board, clips=clips, sound=sound, subtitles_ass=subs.ass)
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ measures, on the same prompt embeddings and seed:
     offload    model CPU offload on (CUDA; the cost of offloading a model that fits)
     tiling     VAE tiling on (the decode cost of tiling)
 
+and, beside the rows, what `speed.attention: auto` would choose on this card: each exact diffusers attention
+backend installed, timed at the clip's self-attention shape (`attention_auto`, with the reason for those that
+cannot run).
+
 with, per row, seconds per clip (scaled to a 5-s clip at the model's fps where the clip is shorter), seconds
 per step, VAE decode seconds and peak memory, and the weight-independent limit: achieved TFLOP/s of the
 denoiser (FLOPs counted by torch's FlopCounterMode) against the card's measured bf16 matmul peak. A row that
@@ -112,6 +116,22 @@ def forward_flops(pipe, arch: dict, device: str, dtype) -> float:
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         t(hidden_states=x, timestep=torch.tensor([500], device=device), encoder_hidden_states=text)
     return float(counter.get_total_flops())
+
+
+def attention_auto(arch: dict, device: str, dtype) -> dict:
+    """What `speed.attention: auto` picks for this clip on this device (measured here, not cached)."""
+    from types import SimpleNamespace
+
+    from microdrama.diffusion_registry import ATTENTION_CANDIDATES, attention_shape, attention_timer, choose_attention
+
+    t = arch["transformer"]
+    wan = SimpleNamespace(vae_scale_factor_spatial=8, vae_scale_factor_temporal=4, transformer=SimpleNamespace(
+        config=SimpleNamespace(num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
+                               patch_size=(1, 2, 2))))
+    shape = attention_shape(wan, arch["width"], arch["height"], arch["frames"])
+    choice = choose_attention("benchmark", ATTENTION_CANDIDATES, attention_timer(shape, dtype, device), cache=None)
+    return {"device": device, "shape": list(shape), "backend": choice.backend, "timings_ms": choice.timings_ms,
+            "failed": choice.failed}
 
 
 @contextmanager
@@ -214,6 +234,10 @@ def main(argv: list[str] | None = None) -> Path:
         if device == "cuda":
             torch.cuda.empty_cache()
 
+    attention = attention_auto(arch, device, dtype)
+    print(f"attention auto -> {attention['backend']}  " + "  ".join(
+        f"{k} {v:.3f} ms" for k, v in sorted(attention["timings_ms"].items(), key=lambda kv: kv[1])))
+
     def ver(p: str) -> str | None:
         try:
             return version(p)
@@ -225,7 +249,7 @@ def main(argv: list[str] | None = None) -> Path:
         "model": "tiny wan (smoke)" if args.smoke else args.arch,
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "clip": {k: arch[k] for k in ("width", "height", "frames", "steps", "fps")},
-        "rows": rows, "denoiser_flops_per_forward": flops, "matmul_peak_tflops": float(f"{peak:.4g}"),
+        "rows": rows, "attention_auto": attention, "denoiser_flops_per_forward": flops, "matmul_peak_tflops": float(f"{peak:.4g}"),
         "hardware": {"device": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
                      "machine": platform.machine(), "dtype": str(dtype).removeprefix("torch.")},
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__,

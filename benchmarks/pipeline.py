@@ -141,7 +141,8 @@ def hand_written_vs_compose(work: Path, name: str) -> dict:
     from microdrama.finishing import mark_font_size
     from microdrama.media import cjk_font_path, run_ffmpeg
     from microdrama.skills.compose_ffmpeg import FfmpegComposer
-    from microdrama.stages import ComposeInput
+    from microdrama.skills.mix_ffmpeg import FfmpegMixer
+    from microdrama.stages import ComposeInput, EncodeSpec, MixInput
 
     manifest = json.loads((work / "out" / name / "manifest.json").read_text(encoding="utf-8"))
     store = work / "out" / ".store"
@@ -154,23 +155,25 @@ def hand_written_vs_compose(work: Path, name: str) -> dict:
     hand = work / "hand"
     hand.mkdir(exist_ok=True)
 
+    # The sound is made by the mix stage beside the pictures; it is not part of the comparison.
+    sound = FfmpegMixer()(MixInput(storyboard=board, line_audio=audio), SkillContext(work / "mix")).output
     t0 = time.perf_counter()
-    cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=ass),
-                           SkillContext(work / "compose-skill"))
+    FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound, subtitles_ass=ass),
+                     SkillContext(work / "compose-skill"))
     ours = time.perf_counter() - t0
 
-    shutil.copyfile(cut.output.dialogue_wav, hand / "dialogue.wav")  # the mix is not part of the comparison
+    shutil.copyfile(sound.aac, hand / "mix.m4a")
     shutil.copyfile(ass, hand / "subs.ass")
     (hand / "fonts").mkdir(exist_ok=True)
     shutil.copyfile(cjk_font_path(), hand / "fonts" / "font.otf")
     (hand / "list.txt").write_text("".join(f"file '{clips[s.shot.id]}'\n" for s in board.shots), encoding="utf-8")
     size = mark_font_size("AI生成", 0.055 * 1080)
     t0 = time.perf_counter()
-    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", "list.txt", "-i", "dialogue.wav", "-filter_complex",
+    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", "list.txt", "-i", "mix.m4a", "-filter_complex",
                 f"[0:v]subtitles=filename=subs.ass:fontsdir=fonts,drawtext=fontfile=fonts/font.otf:text=AI生成"
                 f":fontsize={size}:fontcolor=white:x=w-tw-43:y=43:box=1:boxcolor=black@0.45:boxborderw={size // 5},"
-                "format=yuv420p[v]", "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast",
-                "-crf", "21", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-shortest", "-movflags", "+faststart",
+                "format=yuv420p[v]", "-map", "[v]", "-map", "1:a", "-c:v", "libx264", "-preset", EncodeSpec().preset,
+                "-crf", str(EncodeSpec().crf), "-c:a", "copy", "-shortest", "-movflags", "+faststart",
                 "hand.mp4"], cwd=hand)
     handwritten = time.perf_counter() - t0
     segmented = [u for u in manifest["usage"] if u["task"] in ("finish-shot", "assemble") and not u["cached"]]

@@ -48,6 +48,7 @@ class StageConfig(Strict):
     visuals: str = Field("animatic", description="skill name for the visuals stage")
     subtitles: str = Field("subtitles", description="skill name for the subtitles stage")
     finish: str = Field("finish-ffmpeg", description="segmented mode: burns subtitles and marks into each shot")
+    mix: str = Field("mix-ffmpeg", description="the sound: lines at their cues, music under them, mastered (both modes)")
     assemble: str = Field("assemble-ffmpeg", description="segmented mode: joins finished shots and adds the sound")
     compose: str = Field("compose-ffmpeg", description="single-pass mode: renders the whole cut in one encode")
     transcribe: str = Field("transcribe-whisper", description="speech recognition for dub QA")

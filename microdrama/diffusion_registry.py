@@ -2,8 +2,9 @@
 
 Models are data (`assets/models/registry.yaml`): pipeline class, local folder, dtype, default 9:16
 size, frames and steps, measured memory footprint, speed options (regional/full torch.compile and the
-attention backend, CUDA only; diffusers' cache hooks, quality-affecting, off by default), LoRAs merged at
-load (e.g. 4-step CFG-free distilled ones, with the steps and guidance they imply) and licences. CPU offload
+attention backend, named or `auto`: measured once per card, CUDA only; diffusers' cache hooks,
+quality-affecting, off by default), LoRAs merged at load (e.g. 4-step CFG-free distilled ones, with the steps
+and guidance they imply) and licences. CPU offload
 and VAE tiling/slicing are chosen at load time from the footprint and the card's free memory
 (`memory_plan`); registry memory values only override that. Loading is always
 `DiffusionPipeline.from_pretrained(local_dir)` with the hub switched off; a missing or incomplete
@@ -112,6 +113,8 @@ class SpeedOptions(Strict):
         "none", description="regional = torch.compile each repeated transformer block once (seconds to compile); "
                             "full = the whole denoiser (a minute or more); none")
     attention: str | None = Field(None, description="diffusers attention backend (e.g. _native_cudnn, flash, sage); "
+                                                    "auto = time the exact backends installed at the model's real "
+                                                    "shape once per card and use the fastest (cached on disk); "
                                                     "empty = PyTorch's own choice")
     cache: CacheOptions = Field(default_factory=CacheOptions)
 
@@ -334,6 +337,20 @@ def pick_device(requested: str) -> str:
 
 
 
+class AttentionChoice(Strict):
+    """`attention: auto` as decided: the fastest backend and what each candidate measured (or why it could not run)."""
+
+    backend: str | None = Field(description="the fastest backend; empty = none ran, PyTorch's own choice is used")
+    key: str = Field(description="what the measurement holds for: model, attention shape, GPU, torch and diffusers")
+    timings_ms: dict[str, float] = Field(default_factory=dict, description="milliseconds per attention call")
+    failed: dict[str, str] = Field(default_factory=dict, description="candidates that could not run, and why")
+    cached: bool = Field(False, description="true = read from the on-disk cache, not measured in this process")
+
+    def describe(self) -> str:
+        ms = ", ".join(f"{name} {t:.3g} ms" for name, t in sorted(self.timings_ms.items(), key=lambda kv: kv[1]))
+        return f"auto → {self.backend or 'default'} ({'cached' if self.cached else 'measured'}: {ms or 'none ran'})"
+
+
 class SpeedPlan(Strict):
     """What was done to make the denoiser faster, and what was skipped and why (for the log and the record)."""
 
@@ -342,9 +359,11 @@ class SpeedPlan(Strict):
     cache: str
     loras: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    attention_choice: AttentionChoice | None = Field(None, description="how `attention: auto` was decided")
 
     def describe(self) -> str:
-        parts = [f"compile {self.compile}", f"attention {self.attention or 'default'}", f"cache {self.cache}"]
+        attention = self.attention_choice.describe() if self.attention_choice else self.attention or "default"
+        parts = [f"compile {self.compile}", f"attention {attention}", f"cache {self.cache}"]
         if self.loras:
             parts.append(f"lora {', '.join(self.loras)}")
         return ", ".join(parts) + (f" (skipped: {'; '.join(self.skipped)})" if self.skipped else "")
@@ -366,6 +385,160 @@ def speed_plan(speed: SpeedOptions, device: str) -> SpeedPlan:
     return SpeedPlan(compile=compile_, attention=attention, cache=speed.cache.describe(), skipped=skipped)
 
 
+# Exact attention backends `auto` times (those not installed fail their check and are skipped with the reason).
+# Sage attention is left out: it quantises to 8 bits, which changes the picture; name it to use it.
+ATTENTION_CANDIDATES = ("native", "_native_cudnn", "_native_flash", "_native_efficient", "flash", "_flash_3",
+                        "xformers")
+
+
+def attention_cache_path() -> Path:
+    """Where `auto` keeps its decisions: measured once per card and setup, not once per process."""
+    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama") / "attention.json"
+
+
+def choose_attention(key: str, candidates, time_ms, cache: Path | None = None) -> AttentionChoice:
+    """Time each candidate with `time_ms(name) -> ms per call` and keep the fastest; a cached decision skips it all.
+
+    A candidate that raises (not installed, unsupported dtype or head size) is recorded with the reason and
+    left out. `cache` is a JSON file of decisions by `key`, written atomically (None: no cache).
+    """
+    import json
+
+    from microdrama.files import atomic_write_text
+
+    known: dict = {}
+    if cache is not None and cache.is_file():
+        try:
+            known = json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}  # a damaged cache is measured again and rewritten
+        if key in known:
+            try:
+                return AttentionChoice.model_validate({**known[key], "key": key, "cached": True})
+            except ValueError:
+                pass
+    timings, failed = {}, {}
+    for name in candidates:
+        try:
+            timings[name] = round(float(time_ms(name)), 4)
+        except Exception as exc:  # noqa: BLE001 - any failure just rules the backend out, with its reason
+            lines = str(exc).strip().splitlines()
+            failed[name] = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    best = min(timings, key=timings.__getitem__) if timings else None
+    choice = AttentionChoice(backend=best, key=key, timings_ms=timings, failed=failed)
+    if cache is not None and best is not None:  # nothing ran: try again next time (a driver may be fixed)
+        known[key] = choice.model_dump(exclude={"key", "cached"})
+        atomic_write_text(cache, json.dumps(known, indent=1, sort_keys=True))
+    return choice
+
+
+def attention_shape(pipe, width: int, height: int, frames: int) -> tuple[int, int, int, int] | None:
+    """(batch, tokens, heads, head dim) of the denoiser's self-attention for a clip, or None if it cannot tell.
+
+    Tokens = latent frames × latent height × latent width over the patch size; batch 1 (Wan runs the
+    conditional and unconditional passes one after the other).
+    """
+    denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+    config = getattr(denoiser, "config", None)
+    heads, dim = getattr(config, "num_attention_heads", None), getattr(config, "attention_head_dim", None)
+    if not isinstance(heads, int) or not isinstance(dim, int):
+        return None
+    spatial = (getattr(pipe, "vae_scale_factor_spatial", None) or getattr(pipe, "vae_spatial_compression_ratio", None)
+               or 8)
+    temporal = (getattr(pipe, "vae_scale_factor_temporal", None)
+                or getattr(pipe, "vae_temporal_compression_ratio", None) or 1)
+    patch = getattr(config, "patch_size", 1)
+    pt, ph, pw = tuple(patch) if isinstance(patch, (list, tuple)) else (getattr(config, "patch_size_t", 1) or 1,
+                                                                       patch, patch)
+    latent_frames = (max(1, frames) - 1) // temporal + 1
+    tokens = -(-latent_frames // pt) * (height // spatial // ph) * (width // spatial // pw)
+    return (1, tokens, heads, dim) if tokens > 0 else None
+
+
+def attention_timer(shape: tuple[int, ...], dtype, device: str, calls: int = 3):
+    """A `time_ms(name)` for `choose_attention`: one warm-up and `calls` timed calls of diffusers' attention at
+    `shape` (batch, tokens, heads, head dim), synchronised on CUDA. A backend whose output differs from
+    PyTorch's own is refused, so a broken kernel can never win by being fast."""
+    torch = require("torch", extra="diffusion", purpose="Diffusion models")
+    from diffusers.models import attention_dispatch as dispatch
+
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    q, k, v = (torch.randn(*shape, generator=generator).to(device=device, dtype=dtype) for _ in range(3))
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    with torch.inference_mode():
+        reference = torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).float()
+
+    def time_ms(name: str) -> float:
+        backend = dispatch.AttentionBackendName(name)
+        dispatch._check_attention_backend_requirements(backend)
+        if backend not in dispatch._AttentionBackendRegistry._backends:
+            raise RuntimeError("not registered in this diffusers")
+        with torch.inference_mode():
+            out = dispatch.dispatch_attention_fn(q, k, v, backend=backend)
+            error = ((out.float() - reference).abs().max() / reference.abs().max()).item()
+            if not error < (1e-3 if dtype == torch.float32 else 5e-2):
+                raise RuntimeError(f"output differs from PyTorch's by {error:.3g} of its largest value")
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                dispatch.dispatch_attention_fn(q, k, v, backend=backend)
+            sync()
+        return (time.perf_counter() - t0) * 1000 / calls
+
+    return time_ms
+
+
+def _kernel_versions() -> str:
+    """Attention kernel packages installed (part of the cache key: installing flash-attn changes the answer)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("flash-attn", "flash-attn-3", "xformers"):
+        try:
+            found.append(f" {package} {version(package)}")
+        except PackageNotFoundError:
+            pass
+    return "".join(found)
+
+
+def resolve_attention(plan: SpeedPlan, spec: ModelSpec, pipe, device: str, *, time_ms=None, gpu: str | None = None,
+                      cache: Path | None = None) -> SpeedPlan:
+    """`attention: auto` becomes the backend measured fastest at this model's default clip on this card.
+
+    `time_ms` and `gpu` stand in for the real timer and card name in tests; `cache` defaults to
+    `attention_cache_path()`. A shape it cannot tell, or no backend that runs, leaves PyTorch's choice, with
+    the reason in `skipped`.
+    """
+    if plan.attention != "auto":
+        return plan
+    torch = require("torch", extra="diffusion", purpose="Diffusion models")
+    import diffusers
+
+    d = spec.defaults
+    shape = attention_shape(pipe, d.width, d.height, d.frames)
+    denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+    if shape is None:
+        reason = (f"attention auto: cannot tell {type(denoiser).__name__}'s attention shape; name a backend in "
+                  "speed.attention")
+        return plan.model_copy(update={"attention": None, "skipped": [*plan.skipped, reason]})
+    dtype = getattr(torch, spec.dtype)
+    gpu = gpu or torch.cuda.get_device_name(torch.device(device))
+    key = (f"{spec.id} | {'x'.join(map(str, shape))} {spec.dtype} | {gpu} | "
+           f"torch {torch.__version__} diffusers {diffusers.__version__}{_kernel_versions()}")
+    choice = choose_attention(key, ATTENTION_CANDIDATES, time_ms or attention_timer(shape, dtype, device),
+                              attention_cache_path() if cache is None else cache)
+    log.info("%s on %s: attention %s%s", spec.id, device, choice.describe(),
+             f"; not run: {'; '.join(f'{k} ({v})' for k, v in choice.failed.items())}" if choice.failed else "")
+    none_ran = f"attention auto: no candidate backend ran ({'; '.join(choice.failed.values())})"
+    skipped = plan.skipped if choice.backend else [*plan.skipped, none_ran]
+    return plan.model_copy(update={"attention": choice.backend, "attention_choice": choice, "skipped": skipped})
+
+
 def apply_speed(denoiser, plan: SpeedPlan, cache_config=None) -> SpeedPlan:
     """Apply a speed plan to the denoiser (cache hooks first: compiling captures them). Returns the plan as done."""
     skipped = list(plan.skipped)
@@ -374,13 +547,16 @@ def apply_speed(denoiser, plan: SpeedPlan, cache_config=None) -> SpeedPlan:
         if not hasattr(denoiser, "enable_cache"):
             raise InputError(f"{name} has no cache hooks in this diffusers version; set speed.cache.method: none")
         denoiser.enable_cache(cache_config)
+    if plan.attention == "auto":  # resolve_attention measures it (it needs the pipeline and the card)
+        skipped.append("attention auto: not measured (resolve_attention was not run)")
+        plan = plan.model_copy(update={"attention": None})
     if plan.attention:
         from diffusers.models.attention_dispatch import AttentionBackendName
 
         known = [b.value for b in AttentionBackendName]
         if plan.attention not in known:
             raise InputError(f"speed.attention '{plan.attention}' is not a diffusers attention backend; known: "
-                             f"{', '.join(known)} (or leave it empty for PyTorch's choice)")
+                             f"auto, {', '.join(known)} (or leave it empty for PyTorch's choice)")
         denoiser.set_attention_backend(plan.attention)
     compile_ = plan.compile
     if compile_ == "regional":
@@ -481,7 +657,8 @@ def resident_pipeline(spec: ModelSpec, device: str):
         if plan.vae_slicing and hasattr(vae, "enable_slicing"):
             vae.enable_slicing()
         denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
-        speed = apply_speed(denoiser, speed_plan(spec.speed, device), spec.speed.cache.config(spec.steps()))
+        speed = resolve_attention(speed_plan(spec.speed, device), spec, pipe, device)
+        speed = apply_speed(denoiser, speed, spec.speed.cache.config(spec.steps()))
         speed = speed.model_copy(update={"loras": loras})
         log.info("%s on %s: %s", spec.id, device, speed.describe())
         _resident[key] = pipe

@@ -50,6 +50,7 @@ class MediaInfo:
     audio_streams: int
     video_codec: str | None
     audio_codec: str | None
+    video_duration_s: float | None = None  # the picture's own length (the container's is its longest stream's)
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -69,6 +70,7 @@ def probe(path: str | Path) -> MediaInfo:
             audio_streams=len(container.streams.audio),
             video_codec=v.codec_context.name if v else None,
             audio_codec=a.codec_context.name if a else None,
+            video_duration_s=float(v.duration * v.time_base) if v and v.duration else None,
         )
 
 

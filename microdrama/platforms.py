@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import get_args
 
 from pydantic import Field, model_validator
 
@@ -20,7 +21,7 @@ from microdrama.assets import ASSETS_DIR
 from microdrama.domain import Screenplay, Storyboard, Strict, load_model
 from microdrama.errors import InputError, RenderError
 from microdrama.files import atomic_path, atomic_write_text, publish
-from microdrama.stages import Loudness
+from microdrama.stages import Loudness, X264Preset
 
 PLATFORMS_DIR = ASSETS_DIR / "platforms"
 CITED = ("size", "max_fps", "max_video_kbps", "audio_kbps", "loudness", "safe_zone", "covers", "max_seconds")
@@ -118,6 +119,14 @@ def _picture_ok(f: VideoFacts, p: Platform) -> bool:
     return (f.width, f.height) == (p.width, p.height) and f.fps <= p.max_fps + 1e-3 and f.video_kbps <= p.max_video_kbps
 
 
+def delivery_preset(preset: str) -> str:
+    """The x264 preset of a platform master: the project's, but never faster than veryfast. A delivery is encoded
+    once, off the edit loop, and is what the platform re-encodes from: at superfast, a 270-px cut scaled to 1080
+    and encoded again lost the measured height of its AI mark (GB 45438 §5.4) in one sampled frame."""
+    order = list(get_args(X264Preset))
+    return preset if order.index(preset) >= order.index("veryfast") else "veryfast"
+
+
 def fit_video(src: Path, dst: Path, p: Platform, facts: VideoFacts, config) -> str:
     """The cut at `dst`: copied when it meets the preset; else the picture and/or the sound re-encoded.
     Returns what was done, in words."""
@@ -142,7 +151,8 @@ def fit_video(src: Path, dst: Path, p: Platform, facts: VideoFacts, config) -> s
             w, h, kbps = p.width, p.height, p.max_video_kbps
             chain = (f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"
                      + (f",fps={p.max_fps}" if facts.fps > p.max_fps + 1e-3 else ""))
-            video = ["-vf", chain, "-c:v", "libx264", "-preset", config.render.preset, "-crf", str(config.render.crf),
+            video = ["-vf", chain, "-c:v", "libx264", "-preset", delivery_preset(config.render.preset),
+                     "-crf", str(config.render.crf),
                      "-maxrate", f"{kbps}k", "-bufsize", f"{2 * kbps}k", "-pix_fmt", "yuv420p"]
         else:
             video = ["-c:v", "copy"]

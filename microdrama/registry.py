@@ -39,6 +39,7 @@ BUILTIN_SKILLS = [
     "microdrama.skills.compose_ffmpeg:FfmpegComposer",
     "microdrama.skills.compose_moviepy:MoviepyComposer",
     "microdrama.skills.finish_ffmpeg:FfmpegShotFinisher",
+    "microdrama.skills.mix_ffmpeg:FfmpegMixer",
     "microdrama.skills.assemble_ffmpeg:FfmpegAssembler",
     "microdrama.skills.continuity_rules:RuleContinuityCheck",
     "microdrama.skills.continuity_llm:LLMContinuityCheck",

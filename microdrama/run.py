@@ -31,6 +31,7 @@ from microdrama.domain import (
     Screenplay,
     SpokenLine,
     Storyboard,
+    TimedShot,
     dump_yaml,
     estimate_episode_seconds,
     load_model,
@@ -50,10 +51,14 @@ from microdrama.stages import (
     DubbedLine,
     DubbingInput,
     FinalCut,
+    FinishInput,
+    MixedSound,
     MusicBed,
+    ShotClip,
     StageModel,
     StoryboardInput,
     StoryboardOutput,
+    SubEvent,
     SubtitleFiles,
     SubtitlesInput,
     TranscribeInput,
@@ -360,6 +365,22 @@ def opening_text(config: ProjectConfig, language: str) -> str | None:
     return f"备案号：{licence}" if language == "zh" else f"Filing No. {licence}"
 
 
+def finish_input(config: ProjectConfig, shot: TimedShot, subs: SubtitleFiles, clip: ShotClip,
+                 language: str) -> FinishInput:
+    """What the finish stage burns into one shot: its own subtitle rows and the marks, timed from the shot's
+    start, so shots after an edited line are not re-finished just because they moved."""
+    mark, mine = config.mark, {cue.line_id for cue in shot.cues}
+    events = [SubEvent(start_s=ev.shot_start_s, end_s=ev.shot_end_s, rows=ev.rows, secondary_rows=ev.secondary_rows)
+              for ev in subs.events if ev.line_id in mine] if config.subtitles.burn_in else []
+    opening = opening_text(config, language)
+    return FinishInput(
+        shot_id=shot.shot.id, clip=clip.video, frames=shot.frames, encode=config.render.final_encode(),
+        events=events, style=config.subtitles.style(), mark=mark,
+        mark_until_s=None if mark.seconds is None else round(max(0.0, mark.seconds - shot.start_s), 4),
+        opening_text=opening if opening and shot.start_s < OPENING_SECONDS else None,
+        opening_until_s=round(max(0.0, OPENING_SECONDS - shot.start_s), 4) if opening else 0.0)
+
+
 # ---- the run -----------------------------------------------------------------------------------------
 
 
@@ -384,6 +405,7 @@ class Run:
         self.echo = echo or print
         self.records: list[UsageRecord] = []
         self.music: list[MusicBed] = []  # the beds under this cut, for the manifest
+        self.sound: MixedSound | None = None  # the mix stage's output: its meter reading goes in the manifest
         self.writing: dict[str, Any] = {}  # how the screenplay was written and fitted, for the manifest
         self.voices_note: str | None = None  # which speakers fall back to espeak-ng, for the manifest
         self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
@@ -811,7 +833,8 @@ class Run:
             timings={"wall_seconds": summary.wall_seconds, "steps_run": summary.steps_run,
                      "steps_cached": summary.steps_cached},
             artifacts=artifacts, cost=summary.cost, labels=labels, dub_qa=qa, character_consistency=consistency,
-            loudness=_loudness_of(summary.video), usage=self.records, host={"pid": os.getpid()},
+            loudness=self.sound.loudness if self.sound else _loudness_of(summary.video), usage=self.records,
+            host={"pid": os.getpid()},
             music=[{**bed.model_dump(), "sha256": sha256_file(bed.file)} for bed in self.music],
             writing={**self.writing, **({"measured_s": summary.duration_s} if self.writing else {}),
                      **({"llm": llm} if (llm := self._llm_summaries()) else {})},

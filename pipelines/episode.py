@@ -1,6 +1,6 @@
 """The reference episode pipeline, as one Prefect flow.
 
-    brief ─screenplay─▶ Screenplay ─dubbing (per line)─▶ WAVs ─storyboard─▶ timed shots
+    brief ─screenplay─▶ Screenplay ─dubbing (per line)─▶ WAVs ─storyboard─▶ timed shots ─mix─▶ the sound
           ─visuals (per shot, in parallel)─▶ clips ─subtitles─▶ SRT/ASS ─finish + assemble─▶ episode.mp4
 
 Tasks are thin decorators over `Run.stage` (microdrama/run.py), which calls the configured skill through
@@ -33,6 +33,7 @@ from microdrama.run import (
     check_run_name,
     check_stages,
     check_subtitles_fit,
+    finish_input,
     load_translation,
     music_beds,
     opening_text,
@@ -44,13 +45,13 @@ from microdrama.stages import (
     DubbedLine,
     FinalCut,
     FinishedShot,
-    FinishInput,
     KeyframeInput,
+    MixedSound,
+    MixInput,
     ScreenplayInput,
     ShotClip,
     StoryboardInput,
     StoryboardOutput,
-    SubEvent,
     SubtitleFiles,
     SubtitlesInput,
     VisualsInput,
@@ -129,39 +130,38 @@ def write_subtitles(run: Run, storyboard: Storyboard, alignment: dict, secondary
 
 @task(name="finish-shot", task_run_name="finish {shot.shot.id}", cache_policy=NO_CACHE)
 def finish_shot(run: Run, shot: TimedShot, subs: SubtitleFiles, clip: ShotClip, language: str) -> FinishedShot:
-    """Segmented mode: burn this shot's own subtitles and marks. Times are relative to the shot,
-    so shots after an edited line are not re-finished just because they moved."""
-    cfg, mark = run.config, run.config.mark
-    mine = {cue.line_id for cue in shot.cues}
-    events = [SubEvent(start_s=ev.shot_start_s, end_s=ev.shot_end_s, rows=ev.rows, secondary_rows=ev.secondary_rows)
-              for ev in subs.events if ev.line_id in mine] if cfg.subtitles.burn_in else []
-    opening = opening_text(cfg, language)
+    """Segmented mode: burn this shot's own subtitles and marks (see `finish_input`)."""
     with run.render_slots:
-        return run.stage("finish", FinishInput(
-            shot_id=shot.shot.id, clip=clip.video, frames=shot.frames, encode=cfg.render.final_encode(),
-            events=events, style=cfg.subtitles.style(), mark=mark,
-            mark_until_s=None if mark.seconds is None else round(max(0.0, mark.seconds - shot.start_s), 4),
-            opening_text=opening if opening and shot.start_s < OPENING_SECONDS else None,
-            opening_until_s=round(max(0.0, OPENING_SECONDS - shot.start_s), 4) if opening else 0.0,
-        ), task_name="finish-shot", shot_id=shot.shot.id)
+        return run.stage("finish", finish_input(run.config, shot, subs, clip, language), task_name="finish-shot",
+                         shot_id=shot.shot.id)
+
+
+@task(name="mix", cache_policy=NO_CACHE)  # the sound needs no picture: it is mixed while the shots render
+def mix_sound(run: Run, storyboard: Storyboard, audio: dict[str, str]) -> MixedSound:
+    run.sound = run.stage("mix", MixInput(storyboard=storyboard, line_audio=audio, audio_label=run.config.mark.audio,
+                                          loudness=run.config.render.loudness, music=run.music), task_name="mix")
+    return run.sound
+
+
+@task(name="consistency", cache_policy=NO_CACHE)
+def check_consistency(storyboard: Storyboard, clips: dict[str, ShotClip]) -> dict[str, dict]:
+    return character_consistency([(ts.shot.characters, clips[ts.shot.id].video) for ts in storyboard.shots])
 
 
 @task(name="assemble", cache_policy=NO_CACHE)
-def assemble_cut(run: Run, storyboard: Storyboard, segments: dict[str, str], audio: dict[str, str]) -> FinalCut:
+def assemble_cut(run: Run, storyboard: Storyboard, segments: dict[str, str], sound: MixedSound) -> FinalCut:
     r = run.config.render
-    return run.stage("assemble", AssembleInput(storyboard=storyboard, segments=segments, line_audio=audio,
-                                               audio_label=run.config.mark.audio, loudness=r.loudness,
-                                               music=run.music, width=r.width, height=r.height),
-                     task_name="assemble")
+    return run.stage("assemble", AssembleInput(storyboard=storyboard, segments=segments, sound=sound,
+                                               width=r.width, height=r.height), task_name="assemble")
 
 
 @task(name="compose", cache_policy=NO_CACHE)
-def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], audio: dict[str, str],
+def compose_cut(run: Run, storyboard: Storyboard, clips: dict[str, str], sound: MixedSound,
                 ass: str | None) -> FinalCut:
     """Single-pass mode: the whole cut in one encode."""
     return run.stage("compose", ComposeInput(
-        storyboard=storyboard, clips=clips, line_audio=audio, subtitles_ass=ass, mark=run.config.mark,
-        loudness=run.config.render.loudness, music=run.music, encode=run.config.render.final_encode(), opening_text=opening_text(run.config, storyboard.language),
+        storyboard=storyboard, clips=clips, sound=sound, subtitles_ass=ass, mark=run.config.mark,
+        encode=run.config.render.final_encode(), opening_text=opening_text(run.config, storyboard.language),
         opening_seconds=OPENING_SECONDS), task_name="compose")
 
 
@@ -238,8 +238,11 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
     board = board_out.storyboard
     run.progress(f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
-    # 5. Subtitles, then the pictures: character references first when the visuals model needs them.
+    # 5. Subtitles; the sound, mixed beside the pictures (licensed beds under their scenes, ducked under the
+    #    voices); then the pictures: character references first when the visuals model needs them.
     subs = write_subtitles(run, board, alignment, load_translation(config, screenplay))
+    run.music = music_beds(config, board)
+    sound = mix_sound.submit(run, board, {k: v.audio for k, v in dubbed.items()})
     references: dict[str, str] = {}
     if run.wants_references():
         ref_futures = {c.id: character_reference.submit(run, c) for c in series.characters}
@@ -247,11 +250,9 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         run.progress(f"character references: {', '.join(references)}")
     shot_futures = {ts.shot.id: render_shot.submit(run, ts, [series.character(c) for c in ts.shot.characters],
                                                    series.language, references) for ts in board.shots}
+    consistency = check_consistency.submit(board, shot_futures)  # identity across shots, read beside the cut
 
-    # 6. The cut: each shot finished as soon as its clip is ready, then joined without re-encoding
-    #    (segmented); or the whole cut in one encode (single-pass).
-    line_audio = {k: v.audio for k, v in dubbed.items()}
-    run.music = music_beds(config, board)  # licensed beds under their scenes, ducked under the voices
+    # 6. The cut: shots finished as their clips arrive, joined with the sound by copy (segmented); or one encode.
     clips: dict[str, ShotClip] = {}
     if config.render.mode == "segmented":
         finish_futures = {ts.shot.id: finish_shot.submit(run, ts, subs, shot_futures[ts.shot.id], series.language)
@@ -262,19 +263,18 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
             segments[shot_id] = fut.result().video
             run.progress(f"[shot {i}/{len(board.shots)}] {shot_id} {clips[shot_id].duration_s:.2f}s "
                          f"({clips[shot_id].source}) rendered and finished")
-        cut = assemble_cut(run, board, segments, line_audio)
+        cut = assemble_cut(run, board, segments, sound.result())
     else:
         for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
             clips[shot_id] = fut.result()
             run.progress(f"[visuals {i}/{len(board.shots)}] {shot_id} {clips[shot_id].duration_s:.2f}s "
                          f"({clips[shot_id].source})")
         run.progress("compose: encoding the final cut…")
-        cut = compose_cut(run, board, {k: c.video for k, c in clips.items()}, line_audio,
+        cut = compose_cut(run, board, {k: c.video for k, c in clips.items()}, sound.result(),
                           subs.ass if config.subtitles.burn_in else None)
 
     # 7. Publish under stable names, then label every published file and read the labels back.
     video = run.publish_outputs(screenplay, board_out, dubbed, subs, cut, source)
-    consistency = character_consistency([(ts.shot.characters, clips[ts.shot.id].video) for ts in board.shots])
     label_reports: list[dict] = []
     if config.labels.enabled:
         run.progress("labels: TC260 metadata" + (" + C2PA" if config.labels.signing else "") + ", then check…")
@@ -288,7 +288,7 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         lines=len(lines), wall_seconds=round(wall, 2), steps_run=sum(not r.cached for r in run.records),
         steps_cached=sum(r.cached for r in run.records), usage=run.records, cost=run.cost(cut.duration_s))
     run.write_filing_packs(screenplay, summary, label_reports)
-    run.write_manifest(source, summary, label_reports, qa, consistency)
+    run.write_manifest(source, summary, label_reports, qa, consistency.result())
     publish_artifacts(run, summary, label_reports)
     run.progress(f"done: {video} ({cut.duration_s:.1f} s) in {wall:.1f} s — "
                  f"{summary.steps_run} steps run, {summary.steps_cached} reused from cache")

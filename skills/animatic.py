@@ -51,7 +51,7 @@ def motion_filter(move: CameraMove, frames: int, width: int, height: int, fps: i
 class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
     name = "animatic"
     stage = "visuals"
-    version = "4"  # 4: another take is another framing (mirrored), captioned with its number
+    version = "5"  # 4: another take is another framing (mirrored), captioned with its number. 5: moves in YUV
     backend = "Pillow panels + ffmpeg camera moves (CPU previz, not a video model)"
     description = "Renders a shot as a moving previz panel labelled PREVIZ: the CPU fallback for video models."
     Input = VisualsInput
@@ -76,8 +76,9 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
         self._caption(ts, inputs.language, (w, h), inputs.take).save(caption_png, compress_level=1)
 
         out = ctx.path(f"{ts.shot.id}.mp4")
-        # Overlay in YUV: an RGB overlay (format=auto) costs ~3x more on 2 cores.
-        graph = (f"[0:v]{motion_filter(ts.shot.camera_move, ts.frames, w, h, enc.fps)},format=yuv420p[bg];"
+        # The panel is converted to YUV once, before it is repeated and moved: converting every moved frame cost
+        # twice the CPU of the whole encode (a 9-s pan: 3.3 -> 1.7 CPU-s). The overlay stays in YUV as well.
+        graph = (f"[0:v]format=yuv420p,{motion_filter(ts.shot.camera_move, ts.frames, w, h, enc.fps)}[bg];"
                  f"[1:v]format=yuva420p[cap];[bg][cap]overlay=0:0:format=yuv420[v]")
         with atomic_path(out) as tmp:
             run_ffmpeg(

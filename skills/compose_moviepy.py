@@ -1,7 +1,7 @@
 """Compose with moviepy: the readable, frame-by-frame reference for trainers and custom effects.
 
 Same contract as `compose-ffmpeg` (same input, same output), written so a newcomer can see every
-layer of a micro-drama frame: shot clips in sequence, the dialogue track, subtitle rows and the
+layer of a micro-drama frame: shot clips in sequence, the mixed sound, subtitle rows and the
 AI mark composited on top. It is several times slower than the single ffmpeg filtergraph (see
 `benchmarks/compose_backends.py`), so it is not the default; use it when you need a per-frame
 Python effect. Subtitles are drawn with Pillow rather than moviepy's `TextClip`, whose automatic
@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from microdrama.deps import require
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, check_cut_sources, mark_font_size, mix_dialogue, wrap_rows
+from microdrama.finishing import MIX_RATE, check_cut_sources, mark_font_size, wrap_rows
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ComposeInput, FinalCut, NoOptions
 from microdrama.text import font
@@ -38,21 +38,18 @@ def _text_image(rows: list[str], size: int, box: bool) -> np.ndarray:
 class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-moviepy"
     stage = "compose"
-    version = "2"  # 2: the mix can be normalised to a loudness target
+    version = "3"  # 2: the mix can be normalised to a loudness target. 3: the mix stage's sound
     backend = "moviepy 2 frame-by-frame compositing (readable reference; slower)"
     description = "Readable moviepy version of compose: same output as compose-ffmpeg, for teaching and custom effects."
     Input = ComposeInput
     Output = FinalCut
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
-        check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.line_audio, inputs.music)
+        check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.sound)
 
     def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
         board, enc = inputs.storyboard, inputs.encode
-        dialogue = ctx.path(f"{inputs.basename}.dialogue.wav")
-        mix_dialogue(board, inputs.line_audio, dialogue, inputs.mark.audio, inputs.loudness, inputs.music)
-
         # 1. The picture: every shot's clip, one after another.
         shots = [mp.VideoFileClip(inputs.clips[s.shot.id]).with_duration(s.frames / board.fps) for s in board.shots]
         picture = mp.concatenate_videoclips(shots)
@@ -76,7 +73,7 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
 
         # 4. Sound, then one encode.
         video = mp.CompositeVideoClip(layers, size=(enc.width, enc.height)).with_audio(
-            mp.AudioFileClip(str(dialogue)))
+            mp.AudioFileClip(inputs.sound.wav))
         out = ctx.path(f"{inputs.basename}.mp4")
         with atomic_path(out) as tmp:
             video.write_videofile(str(tmp), fps=board.fps, codec="libx264", audio_codec="aac", audio_fps=MIX_RATE,
@@ -85,5 +82,5 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
         for clip in [video, *shots]:
             clip.close()
         frames = sum(s.frames for s in board.shots)
-        cut = FinalCut(video=str(out), duration_s=frames / board.fps, frames=frames, dialogue_wav=str(dialogue))
+        cut = FinalCut(video=str(out), duration_s=frames / board.fps, frames=frames, dialogue_wav=inputs.sound.wav)
         return cut, {"frames_encoded": float(frames), "video_seconds": round(frames / board.fps, 4)}

@@ -93,7 +93,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
             png = ctx.path("storyboard.png")
             sheet = self._sheet(inputs.screenplay, board, thumbs)
             with atomic_path(png) as tmp:
-                sheet.save(tmp, format="PNG", optimize=True)
+                sheet.save(tmp, format="PNG")  # optimize=True: 4x the time for 5% fewer bytes, on every edit
             html_path = ctx.path("storyboard.html")
             atomic_write_text(html_path, embed_font(self._html(inputs.screenplay, board, thumbs)))
             out.sheet_png, out.sheet_html = str(png), str(html_path)
@@ -149,7 +149,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
         cells = []
         for ts, thumb in zip(board.shots, thumbs):
             buf = io.BytesIO()
-            thumb.save(buf, format="PNG", optimize=True)
+            thumb.save(buf, format="PNG")
             data = base64.b64encode(buf.getvalue()).decode()
             lines = "".join(
                 f"<li><b>{esc(self._speaker(sp, c.speaker))}</b> <i>({c.emotion.value})</i> {esc(c.text)} "

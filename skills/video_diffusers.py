@@ -11,17 +11,21 @@ Timing: each take asks for the frames that cover the shot at the model's own rat
 clip, following its frame rule, e.g. Wan's 4k+1). A shot longer than that is slowed by at most 1.1×;
 beyond, it is made of continuation takes — the last frame seeds the next image-to-video take (the
 registry's `continue_with`) — joined without the repeated seam frame. The model's rate becomes the
-delivery rate by motion interpolation, not frame repetition (which judders).
+delivery rate by motion interpolation, not frame repetition (which judders): a frame-interpolation model from a
+local folder (`interpolation_model`, e.g. RIFE as ONNX) when one is set, ffmpeg's minterpolate otherwise.
 
 Each shot leaves `provider.json` (as model-API steps do): the model, its licence and LoRAs, how the pipeline
-was set up (memory plan, compile, attention, cache) and every take's seconds and peak GPU memory — the run's
-manifest lists it under `providers`, next to the take it belongs to.
+was set up (memory plan, compile, attention and how `auto` chose it, cache), every take's seconds and peak GPU
+memory, and how the frame rate was converted (`frame_rate`: ffmpeg, or the interpolation model with its licence)
+— the run's manifest lists it under `providers`, next to the take it belongs to.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -42,6 +46,7 @@ from microdrama.diffusion_registry import (
 from microdrama.domain import shot_prompt
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
+from microdrama.interpolation import frame_times, load_interpolator, retime
 from microdrama.media import MAX_STRETCH, fit_frames
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ShotClip, VisualsInput
@@ -57,8 +62,14 @@ class DiffusersVideoOptions(DiffusersOptions):
     gen_frames: int | None = Field(None, ge=1, description="override the longest take in frames (the model's "
                                                            "frame rule still applies)")
     interpolation: Literal["mci", "blend"] = Field(
-        "mci", description="model fps -> delivery fps: mci = motion-compensated in-betweens (real motion, ~3 s of "
-                           "CPU per second of 480x832 video), blend = cross-fades (cheap)")
+        "mci", description="model fps -> delivery fps with ffmpeg (when no interpolation_model): mci = "
+                           "motion-compensated in-betweens (real motion, ~3 s of CPU per second of 480x832 video), "
+                           "blend = cross-fades (cheap)")
+    interpolation_model: Path | None = Field(
+        None, description="folder with a frame-interpolation model (model.onnx + model.yaml, its card: see "
+                          "assets/models/interpolation-model.yaml, e.g. Practical-RIFE, MIT) that makes the "
+                          "in-betweens instead of ffmpeg; on CUDA with onnxruntime-gpu, else on the CPU. Relative: "
+                          "under MICRODRAMA_MODELS_DIR. Empty = ffmpeg (`interpolation`)")
 
 
 class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions]):
@@ -87,6 +98,9 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
             raise InputError(f"shot {inputs.shot.shot.id}: image-to-video model '{spec.id}' needs a reference "
                              "image of a character on screen (generate character references first, or use a "
                              "text-to-video model for shots without characters)")
+        if options.interpolation_model is not None:  # a bad folder fails here, before minutes of GPU work
+            load_interpolator(options.interpolation_model, pick_device(options.device),
+                              option=f"options.{self.name}.interpolation_model")
         takes, nxt = self.plan(inputs, options, registry)
         for model in {spec.id: spec, **({nxt.id: nxt} if nxt and len(takes) > 1 else {})}.values():
             if model.speed.cache.method == "mag" and options.steps and options.steps != model.steps():
@@ -171,9 +185,11 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
         seconds = inputs.shot.frames / enc.fps
         stretch = min(MAX_STRETCH, max(1.0, seconds * d.fps / max(1, video.shape[0] - 1)))
         out = ctx.path(f"{inputs.shot.shot.id}.mp4")
+        video, src_fps, stretch_left, frame_rate = self._to_delivery_rate(video, d.fps, stretch, inputs, options,
+                                                                          device, ctx)
         with atomic_path(out) as tmp:
-            fit_frames(video, d.fps, tmp, width=enc.width, height=enc.height, fps=enc.fps, frames=inputs.shot.frames,
-                       stretch=stretch, crf=enc.crf, preset=enc.preset, mode=options.interpolation,
+            fit_frames(video, src_fps, tmp, width=enc.width, height=enc.height, fps=enc.fps, frames=inputs.shot.frames,
+                       stretch=stretch_left, crf=enc.crf, preset=enc.preset, mode=options.interpolation,
                        what=f"encoding shot {inputs.shot.shot.id}")
         models = spec.id if len(takes) == 1 else f"{spec.id}+{nxt.id}" if nxt and nxt.id != spec.id else spec.id
         clip = ShotClip(shot_id=inputs.shot.shot.id, video=str(out), frames=inputs.shot.frames,
@@ -188,9 +204,33 @@ class DiffusersVideoRenderer(Skill[VisualsInput, ShotClip, DiffusersVideoOptions
             quantities["peak_gpu_memory_mb"] = round(peak_mb, 1)
         atomic_write_text(ctx.path("provider.json"), json.dumps(
             {"provider": "local diffusers", "model": models, "licence": spec.licence, "device": self.device_used,
-             "take": inputs.take, "peak_gpu_memory_mb": quantities.get("peak_gpu_memory_mb"), "parts": log},
-            ensure_ascii=False, indent=1))
+             "take": inputs.take, "peak_gpu_memory_mb": quantities.get("peak_gpu_memory_mb"), "parts": log,
+             "frame_rate": frame_rate}, ensure_ascii=False, indent=1))
         return clip, quantities
+
+    def _to_delivery_rate(self, video: np.ndarray, fps: int, stretch: float, inputs: VisualsInput,
+                          options: DiffusersVideoOptions, device: str,
+                          ctx: SkillContext) -> tuple[np.ndarray, float, float, dict[str, Any]]:
+        """In-betweens by the interpolation model when one is set and the rate goes up; else ffmpeg does it all.
+
+        Returns the frames, their rate and the slow-down still to apply (ffmpeg's), and the record of the method.
+        """
+        enc = inputs.encode
+        effective = fps / stretch
+        record: dict[str, Any] = {"from_fps": fps, "to_fps": enc.fps, "stretch": round(stretch, 4)}
+        if enc.fps <= effective + 1e-6:
+            return video, fps, stretch, {**record, "method": "ffmpeg fps (fewer frames: none made)"}
+        if options.interpolation_model is None:
+            return video, fps, stretch, {**record, "method": f"ffmpeg minterpolate ({options.interpolation})"}
+        model = load_interpolator(options.interpolation_model, device,
+                                  option=f"options.{self.name}.interpolation_model")
+        made = sum(1 for _, t in frame_times(len(video), effective, enc.fps, inputs.shot.frames) if t)
+        t0 = time.perf_counter()
+        video = retime(video, effective, enc.fps, model, count=inputs.shot.frames)
+        record.update(model.record(), in_betweens=made, seconds=round(time.perf_counter() - t0, 3))
+        ctx.info(f"{model.card.name} ({model.provider}): {fps} -> {enc.fps} fps, {made} in-betweens in "
+                 f"{record['seconds']} s")
+        return video, enc.fps, 1.0, record
 
 
 def plan_takes(seconds: float, fps: int, max_frames: int, step: int = 1, next_max: int | None = None,

@@ -21,6 +21,13 @@ def test_every_bundled_preset_parses_and_cites_each_number():
         assert all(p.sources[k] for k in ("size", "max_video_kbps", "loudness", "safe_zone", "covers"))
 
 
+def test_a_platform_master_is_never_encoded_faster_than_veryfast():
+    from microdrama.platforms import delivery_preset
+
+    assert [delivery_preset(p) for p in ("ultrafast", "superfast", "veryfast", "medium")] == [
+        "veryfast", "veryfast", "veryfast", "medium"]
+
+
 def test_a_preset_without_a_source_or_an_unknown_name_is_refused(tmp_path):
     data = yaml.safe_load(load_platform("douyin").model_dump_json())
     del data["sources"]["loudness"]

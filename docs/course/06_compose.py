@@ -13,12 +13,14 @@ from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import FfmpegComposer
 from microdrama.skills.dubbing_espeak import EspeakDubbing
+from microdrama.skills.mix_ffmpeg import FfmpegMixer
 from microdrama.skills.storyboard import time_shots
 from microdrama.skills.subtitles import SubtitleWriter
 from microdrama.stages import (
     ComposeInput,
     DubbingInput,
     EncodeSpec,
+    MixInput,
     StoryboardInput,
     SubtitlesInput,
     SubtitleStyle,
@@ -40,7 +42,8 @@ clips = {s.shot.id: AnimaticRenderer()(VisualsInput(shot=s, characters=[sp.serie
          for s in board.shots}
 subs = SubtitleWriter()(SubtitlesInput(storyboard=board, width=W, height=H, style=SubtitleStyle(font_size=22)),
                         SkillContext(folder)).output
-cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
+sound = FfmpegMixer()(MixInput(storyboard=board, line_audio=audio), SkillContext(folder)).output  # lines at their cues
+cut = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound, subtitles_ass=subs.ass,
                                     encode=EncodeSpec(width=W, height=H, fps=FPS)), SkillContext(folder)).output
 print("cut:", cut.video, probe(cut.video))
 

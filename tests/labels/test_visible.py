@@ -10,8 +10,9 @@ from microdrama.media import run_ffmpeg
 from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticRenderer
 from microdrama.skills.compose_ffmpeg import FfmpegComposer
+from microdrama.skills.mix_ffmpeg import FfmpegMixer
 from microdrama.skills.storyboard import time_shots
-from microdrama.stages import ComposeInput, EncodeSpec, StoryboardInput, VisualsInput
+from microdrama.stages import ComposeInput, EncodeSpec, MixInput, StoryboardInput, VisualsInput
 from tests.helpers import dub_all
 
 W, H = 540, 960
@@ -30,12 +31,13 @@ def parts(tmp_path_factory):
         shot=ts, characters=[sp.series.character(c) for c in ts.shot.characters],
         encode=EncodeSpec(width=W, height=H, fps=15, crf=18, preset="ultrafast")),
         SkillContext(tmp / "clips")).output.video for ts in board.shots}
-    return tmp, board, clips, audio
+    sound = FfmpegMixer()(MixInput(storyboard=board, line_audio=audio), SkillContext(tmp / "mix")).output
+    return tmp, board, clips, sound
 
 
 def compose(parts, name, **kw):
-    tmp, board, clips, audio = parts
-    return FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio,
+    tmp, board, clips, sound = parts
+    return FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound,
                                          encode=EncodeSpec(width=W, height=H, fps=15), basename=name, **kw), SkillContext(tmp / name)).output.video
 
 

@@ -74,7 +74,8 @@ def test_run_folder_holds_every_artifact_and_a_manifest(rendered):
 def test_second_run_reuses_every_step(rendered, prefect):
     root, source, _ = rendered
     again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
-    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 3 + 1  # dub, board, shots, subs, finish, assemble
+    # dub, board, shots, subs, finish, mix, assemble
+    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 3 + 1 + 1
 
 
 def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
@@ -89,8 +90,8 @@ def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
     source.write_text(yaml.safe_dump(edited, allow_unicode=True), encoding="utf-8")
     summary = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
     redone = sorted((u.task, u.shot_id or "") for u in summary.usage if not u.cached)
-    assert redone == [("assemble", ""), ("dub-line", "s01"), ("finish-shot", "s01"), ("render-shot", "s01"),
-                      ("storyboard", ""), ("subtitles", "")]
+    assert redone == [("assemble", ""), ("dub-line", "s01"), ("finish-shot", "s01"), ("mix", ""),
+                      ("render-shot", "s01"), ("storyboard", ""), ("subtitles", "")]
 
 
 def test_a_failed_re_render_of_the_published_screenplay_keeps_the_edit(prefect, tmp_path, screenplay_data):

@@ -11,9 +11,19 @@ from microdrama.domain import Screenplay, Storyboard, parse_model
 from microdrama.skill import SkillContext
 from microdrama.skills.animatic import AnimaticRenderer
 from microdrama.skills.finish_ffmpeg import FfmpegShotFinisher
+from microdrama.skills.mix_ffmpeg import FfmpegMixer
 from microdrama.skills.storyboard import time_shots
 from microdrama.skills.subtitles import SubtitleWriter
-from microdrama.stages import EncodeSpec, FinishInput, StoryboardInput, SubtitleFiles, SubtitlesInput, VisualsInput
+from microdrama.stages import (
+    EncodeSpec,
+    FinishInput,
+    MixedSound,
+    MixInput,
+    StoryboardInput,
+    SubtitleFiles,
+    SubtitlesInput,
+    VisualsInput,
+)
 from tests.conftest import TINY_SCREENPLAY
 from tests.helpers import dub_all
 from tests.llm.conftest import _fresh_tier_memory, fake_model, provider  # noqa: F401  (fixtures)
@@ -31,6 +41,7 @@ class TinyEpisode:
     clips: dict[str, str]
     subs: SubtitleFiles
     segments: dict[str, str]
+    sound: MixedSound
 
 
 @pytest.fixture(scope="session")
@@ -48,4 +59,5 @@ def tiny_episode(tmp_path_factory) -> TinyEpisode:
     segments = {ts.shot.id: FfmpegShotFinisher()(FinishInput(
         shot_id=ts.shot.id, clip=clips[ts.shot.id], frames=ts.frames, encode=CUT),
         SkillContext(root / "finished")).output.video for ts in board.shots}
-    return TinyEpisode(sp, board, audio, clips, subs, segments)
+    sound = FfmpegMixer()(MixInput(storyboard=board, line_audio=audio), SkillContext(root / "mix")).output
+    return TinyEpisode(sp, board, audio, clips, subs, segments, sound)

@@ -19,12 +19,12 @@ from tests.skills.contract import Case, SkillContract
 @pytest.fixture
 def parts(tiny_episode):
     e = tiny_episode
-    return e.board, dict(e.clips), e.audio, e.subs
+    return e.board, dict(e.clips), e.sound, e.subs
 
 
 def test_final_cut_has_the_storyboard_length_and_one_audio_stream(parts, tmp_path):
-    board, clips, audio, subs = parts
-    result = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
+    board, clips, sound, subs = parts
+    result = FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound, subtitles_ass=subs.ass,
                                            encode=CUT), SkillContext(tmp_path / "cut"))
     info = probe(result.output.video)
     assert (info.width, info.height, info.fps) == (W, H, FPS)
@@ -35,11 +35,11 @@ def test_final_cut_has_the_storyboard_length_and_one_audio_stream(parts, tmp_pat
 
 
 def test_missing_clip_is_a_clear_error_and_writes_nothing(parts, tmp_path):
-    board, clips, audio, _ = parts
+    board, clips, sound, _ = parts
     clips.pop("s02")
     out = tmp_path / "cut"
     with pytest.raises(InputError, match="no clip for shot"):
-        FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, encode=CUT),
+        FfmpegComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound, encode=CUT),
                          SkillContext(out))
     assert not list(out.glob("*.mp4"))
 
@@ -63,6 +63,6 @@ class TestComposeContract(SkillContract):
     @pytest.fixture
     def case(self, tiny_episode):
         e = tiny_episode
-        return Case(FfmpegComposer(), ComposeInput(storyboard=e.board, clips=e.clips, line_audio=e.audio,
+        return Case(FfmpegComposer(), ComposeInput(storyboard=e.board, clips=e.clips, sound=e.sound,
                                                    subtitles_ass=e.subs.ass, encode=CUT,
                                                    opening_text="备案号：TEST").model_dump(mode="json"))

@@ -12,8 +12,8 @@ pytest.importorskip("moviepy")
 
 
 def test_moviepy_backend_honours_the_same_contract(parts, tmp_path):  # noqa: F811
-    board, clips, audio, subs = parts
-    result = MoviepyComposer()(ComposeInput(storyboard=board, clips=clips, line_audio=audio, subtitles_ass=subs.ass,
+    board, clips, sound, subs = parts
+    result = MoviepyComposer()(ComposeInput(storyboard=board, clips=clips, sound=sound, subtitles_ass=subs.ass,
                                             encode=CUT), SkillContext(tmp_path / "cut"))
     info = probe(result.output.video)
     assert (info.width, info.height, info.fps) == (W, H, FPS)
@@ -26,5 +26,5 @@ class TestMoviepyContract(SkillContract):
     @pytest.fixture
     def case(self, tiny_episode):
         e = tiny_episode
-        return Case(MoviepyComposer(), ComposeInput(storyboard=e.board, clips=e.clips, line_audio=e.audio,
+        return Case(MoviepyComposer(), ComposeInput(storyboard=e.board, clips=e.clips, sound=e.sound,
                                                     subtitles_ass=e.subs.ass, encode=CUT).model_dump(mode="json"))
