@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Literal, TypeVar
 
@@ -568,7 +569,18 @@ def read_yaml(path: str | Path, missing: str = "Check the path.") -> object:
 def load_model(model: type[M], path: str | Path) -> M:
     """Load a YAML or JSON file into `model`; any problem becomes an InputError naming the field."""
     path = Path(path)
+    from microdrama.assets import ASSETS_DIR
+
+    if path.resolve().is_relative_to(ASSETS_DIR):  # read-only data parsed once per process: a copy per caller
+        return _load_bundled(model, path.resolve()).model_copy(deep=True)
     return parse_model(model, read_yaml(path, f"Check the path (relative to {Path.cwd()})."), source=path)
+
+
+@lru_cache(maxsize=64)
+def _load_bundled(model: type[M], path: Path) -> M:
+    """A bundled asset (voices, rate card, presets): a render reads some of them several times, and their
+    pure-Python YAML parse (with line numbers for errors) costs tens of milliseconds each."""
+    return parse_model(model, read_yaml(path), source=path)
 
 
 def parse_model(model: type[M], data: object, source: str | Path | None = None) -> M:
