@@ -82,14 +82,13 @@ def morse_ai(rate: int = MIX_RATE, unit_s: float = 0.07, hz: float = 880.0, leve
 
 
 def mix_dialogue(storyboard: Storyboard, line_audio: dict[str, str], out: Path, audio_label: str = "none",
-                 loudness: Loudness | None = None, music: list[MusicBed] = ()) -> dict[str, float] | None:
+                 loudness: Loudness | None = None, music: list[MusicBed] = ()) -> None:
     """Place every line's WAV at its cue start on a silent track exactly as long as the video, lay the music
-    beds under it; with a `loudness` target, normalise it there (see `normalise_loudness`) and return what
-    the meter read."""
+    beds under it; with a `loudness` target, normalise it there (see `normalise_loudness`)."""
     track = dialogue_track(storyboard, line_audio, audio_label)
     for bed in music:
         track += music_track(bed, storyboard, track.size)
-    return master_mix(track, out, loudness)
+    master_mix(track, out, loudness)
 
 
 def dialogue_track(storyboard: Storyboard, line_audio: dict[str, str], audio_label: str = "none") -> np.ndarray:
@@ -113,17 +112,17 @@ def dialogue_track(storyboard: Storyboard, line_audio: dict[str, str], audio_lab
     return track
 
 
-def master_mix(track: np.ndarray, out: Path, loudness: Loudness | None = None) -> dict[str, float] | None:
+def master_mix(track: np.ndarray, out: Path, loudness: Loudness | None = None) -> None:
     """A summed track as a 16-bit WAV: clipped as it is without a `loudness` target (or when silent), else
-    peak-limited for headroom and normalised to the target (then the meter's reading is returned)."""
+    peak-limited for headroom and normalised to the target."""
     peak = float(np.abs(track).max()) if track.size else 0.0
     if loudness is None or peak == 0.0:  # nothing asked, or nothing said: there is no loudness to set
         write_wav(out, np.clip(track, -32768, 32767), MIX_RATE)
-        return None
+        return
     raw = out.with_name(f".{out.stem}.premix.wav")
     write_wav(raw, track * (32767 / peak if peak > 32767 else 1.0), MIX_RATE)  # headroom before the meter
     try:
-        return normalise_loudness(raw, out, loudness)
+        normalise_loudness(raw, out, loudness)
     finally:
         raw.unlink(missing_ok=True)
 
