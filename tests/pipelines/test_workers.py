@@ -4,6 +4,7 @@ that a re-run of the series does not finish, and the ledger has every call exact
 
 import collections
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -161,16 +162,29 @@ def test_two_workers_share_a_series_and_a_killed_worker_is_resumed(tmp_path, ser
 
         victim_run = _wait(running_episode, "an episode running on a worker")
         victim = _worker_of(client, victim_run.id)
-        lost = [r for r in [client.read_flow_run(first.id), *_runs(client, "episode", "team-ep%")]
-                if r.id not in done and r.infrastructure_pid and _worker_of(client, r.id) == victim
-                and not r.state.is_final()]
         os.kill(workers[victim].pid, signal.SIGKILL)
-        for r in lost:  # its runs' processes run in sessions of their own: they die with the machine too
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(str(r.infrastructure_pid).rsplit(":", 1)[-1]), signal.SIGKILL)
-        for r in lost:  # what the team (or a zombie-run automation) does with the dead worker's runs
-            client.set_flow_run_state(r.id, Crashed(message=f"worker {victim} died"), force=True)
-        _wait(lambda: client.read_flow_run(first.id).state.is_final(), "the first series run to end")
+
+        def dead_workers(r) -> bool:
+            """The dead worker's run: its own, or one it had just taken (Pending with no process, and its
+            'submitting' log line may have died with it: the live worker logs its own within seconds)."""
+            taken_by = _worker_of(client, r.id)
+            since = r.state.timestamp if r.state.timestamp.tzinfo else r.state.timestamp.replace(tzinfo=datetime.UTC)
+            stale = (datetime.datetime.now(datetime.UTC) - since).total_seconds() > 20
+            return taken_by == victim or (taken_by is None and r.state.is_pending() and stale)
+
+        def dead_worker_runs_crashed() -> bool:
+            """What the team (or a zombie-run automation) does with the dead worker's runs, checked again until
+            the series ends."""
+            for r in [client.read_flow_run(first.id), *_runs(client, "episode", "team-ep%")]:
+                if r.id in done or r.state.is_final() or not dead_workers(r):
+                    continue
+                if r.infrastructure_pid:  # its processes run in sessions of their own: they die with the machine
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(str(r.infrastructure_pid).rsplit(":", 1)[-1]), signal.SIGKILL)
+                client.set_flow_run_state(r.id, Crashed(message=f"worker {victim} died"), force=True)
+            return client.read_flow_run(first.id).state.is_final()
+
+        _wait(dead_worker_runs_crashed, "the first series run to end", every_s=2)
         again = run_deployment("series/microdrama-cpu", parameters=params("out2"), timeout=300, poll_interval=1,
                                as_subflow=False)
         assert again.state.is_completed(), again.state.message
