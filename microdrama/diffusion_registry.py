@@ -26,9 +26,8 @@ from pydantic import Field, model_validator
 
 from microdrama.deps import require
 from microdrama.domain import Strict, load_model
+from microdrama.env import ENV_MODELS_DIR, model_folder
 from microdrama.errors import InputError
-
-ENV_MODELS_DIR = "MICRODRAMA_MODELS_DIR"
 
 
 class ModelDefaults(Strict):
@@ -146,9 +145,7 @@ class LoraSpec(Strict):
                                                           "per step)")
 
     def folder(self) -> Path:
-        if self.path.is_absolute():
-            return self.path
-        return Path(os.environ.get(ENV_MODELS_DIR, "models")) / self.path
+        return model_folder(self.path)
 
 
 class ModelSpec(Strict):
@@ -181,9 +178,7 @@ class ModelSpec(Strict):
         return self
 
     def folder(self) -> Path:
-        if self.local_path.is_absolute():
-            return self.local_path
-        return Path(os.environ.get(ENV_MODELS_DIR, "models")) / self.local_path
+        return model_folder(self.local_path)
 
     def steps(self) -> int:
         """Default denoising steps: a distilled LoRA's, else the model's."""

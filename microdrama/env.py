@@ -28,6 +28,16 @@ OFFLINE_DEFAULTS = {
 }
 
 
+ENV_MODELS_DIR = "MICRODRAMA_MODELS_DIR"
+
+
+def model_folder(path: str | Path) -> Path:
+    """Where a model's local folder is: as given when absolute, else under $MICRODRAMA_MODELS_DIR (default
+    ./models). One rule for diffusion models, LoRAs, voices and interpolation models."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(os.environ.get(ENV_MODELS_DIR, "models")) / path
+
+
 EPHEMERAL_SERVICES_OFF = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "TRIGGERS", "CANCELLATION_CLEANUP",
                           "PAUSE_EXPIRATIONS", "CLEANUP_RECONCILER", "EVENT_PERSISTER")
 

@@ -22,7 +22,7 @@ from microdrama.domain import Storyboard
 from microdrama.errors import InputError, RenderError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.labels.visible import AiMark
-from microdrama.media import cjk_font_path, ffmpeg_exe, probe
+from microdrama.media import cjk_font_path, ffmpeg_exe, probe, run_ffmpeg
 from microdrama.processes import dies_with_parent
 from microdrama.skill import SkillContext
 from microdrama.speech import read_wav, write_wav
@@ -211,14 +211,10 @@ def filter_and_measure(src: Path, dst: Path, chain: str, codec: str = "pcm_s16le
     """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE) and meter the result in the same process
     (ffmpeg's EBU R128 meter on a copy of the output): integrated loudness (LUFS) and true peak (dBTP)."""
     graph = f"[0:a]{chain},asplit=2[out][meter];[meter]ebur128=peak=true[metered]"
-    proc = subprocess.run(dies_with_parent([
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y", "-i", str(src), "-filter_complex", graph,
-        "-map", "[out]", "-ar", str(MIX_RATE), "-ac", "1", "-c:a", codec, str(dst),
-        "-map", "[metered]", "-f", "null", "-"]), cwd=Path(dst).parent, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-        raise RenderError(f"{what} failed (ffmpeg exit {proc.returncode}):\n{tail}")
-    return _ebur128_summary(proc.stderr, Path(dst).name)
+    printed = run_ffmpeg(["-i", str(src), "-filter_complex", graph, "-map", "[out]", "-ar", str(MIX_RATE), "-ac", "1",
+                          "-c:a", codec, str(dst), "-map", "[metered]", "-f", "null", "-"],
+                         cwd=Path(dst).parent, what=what, loglevel="info")
+    return _ebur128_summary(printed, Path(dst).name)
 
 
 def measure_loudness(path: str | Path) -> dict[str, float]:

@@ -11,7 +11,6 @@ GPU and onnxruntime-gpu is installed, else on the CPU; the provider used is reco
 from __future__ import annotations
 
 import math
-import os
 import threading
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from microdrama.domain import Strict, load_model
+from microdrama.env import model_folder
 from microdrama.errors import InputError
 
 MODEL_FILE = "model.onnx"
@@ -49,14 +49,6 @@ class InterpolationCard(Strict):
     layout: Literal["NCHW"] = Field("NCHW", description="tensor layout of frames in and out (NCHW only)")
     size_multiple: int = Field(32, ge=1, le=1024, description="frames are padded with their edge pixels to a "
                                                               "multiple of this, then cropped back")
-
-
-def model_folder(path: str | Path) -> Path:
-    """A relative folder is under MICRODRAMA_MODELS_DIR (default ./models), like the diffusion registry's."""
-    from microdrama.diffusion_registry import ENV_MODELS_DIR
-
-    path = Path(path)
-    return path if path.is_absolute() else Path(os.environ.get(ENV_MODELS_DIR, "models")) / path
 
 
 class Interpolator:

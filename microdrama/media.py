@@ -31,13 +31,16 @@ def cjk_font_path() -> Path:
     return Path(pylopdf_fonts_zh_cn.sans_path())
 
 
-def run_ffmpeg(args: Sequence[str | Path], *, cwd: Path | None = None, what: str = "ffmpeg") -> None:
-    """Run ffmpeg quietly; on failure raise RenderError with the last lines ffmpeg printed."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *map(str, args)]
+def run_ffmpeg(args: Sequence[str | Path], *, cwd: Path | None = None, what: str = "ffmpeg",
+               loglevel: str = "error") -> str:
+    """Run ffmpeg quietly; on failure raise RenderError with the last lines ffmpeg printed. Returns what it
+    printed (at `loglevel`: 'info' keeps a filter's report, such as ebur128's summary)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y", "-loglevel", loglevel, *map(str, args)]
     proc = subprocess.run(dies_with_parent(cmd), cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
         raise RenderError(f"{what} failed (ffmpeg exit {proc.returncode}):\n{tail}")
+    return proc.stderr
 
 
 @dataclass(frozen=True)

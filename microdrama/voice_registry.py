@@ -18,7 +18,6 @@ keep in the manifest, not refused.
 from __future__ import annotations
 
 import fnmatch
-import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal
@@ -26,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from microdrama.domain import Strict, load_model
+from microdrama.env import model_folder
 from microdrama.errors import InputError, MicrodramaError, UnknownSkillError
 
 if TYPE_CHECKING:
     from microdrama.config import ProjectConfig
 
-ENV_MODELS_DIR = "MICRODRAMA_MODELS_DIR"
 Commercial = Literal["allowed", "conditional", "unclear", "forbidden"]
 
 
@@ -67,9 +66,7 @@ class VoiceModel(Strict):
         return self
 
     def folder(self) -> Path | None:
-        if self.local_path is None or self.local_path.is_absolute():
-            return self.local_path
-        return Path(os.environ.get(ENV_MODELS_DIR, "models")) / self.local_path
+        return None if self.local_path is None else model_folder(self.local_path)
 
     def record(self) -> dict[str, Any]:
         """What a manifest keeps about the model a line was spoken with."""
