@@ -19,3 +19,16 @@ def dub_all(screenplay: Screenplay, folder: Path) -> tuple[dict[str, str], dict[
                                          voice=voice), SkillContext(folder)).output
         audio[ln.id], durations[ln.id] = d.audio, d.duration_s
     return audio, durations
+
+
+def write_tone_bed(path: Path, seconds: float = 2.0, hz: float = 220.0, rate: int = 8000) -> Path:
+    """A quiet sine tone as a WAV: a music bed for tests that need one."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+        n = int(seconds * rate)
+        w.writeframes((np.sin(np.arange(n) * 2 * np.pi * hz / rate) * 3000).astype("<i2").tobytes())
+    return path

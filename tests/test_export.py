@@ -1,17 +1,16 @@
 """Timeline export: a tiny rendered run read back as OpenTimelineIO and as FCPXML."""
 
 import json
-import wave
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 from microdrama.config import ProjectConfig
 from microdrama.domain import parse_model
 from microdrama.errors import InputError
+from tests.helpers import write_tone_bed
 
 pytestmark = pytest.mark.slow  # renders a (tiny) episode once for the module
 
@@ -24,9 +23,7 @@ def run_dir(tmp_path_factory, prefect_harness) -> Path:
 
     root = tmp_path_factory.mktemp("export")
     (root / "screenplay.yaml").write_text(yaml.safe_dump(TINY_SCREENPLAY, allow_unicode=True), encoding="utf-8")
-    with wave.open(str(root / "bed.wav"), "wb") as w:  # a 2-second tone as the music bed
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
-        w.writeframes((np.sin(np.arange(16000) * 2 * np.pi * 220 / 8000) * 3000).astype("<i2").tobytes())
+    write_tone_bed(root / "bed.wav")  # a 2-second tone as the music bed
     config = parse_model(ProjectConfig, {
         "project_code": "RD-EXPORT", "render": {"width": 144, "height": 256, "fps": 5}, "subtitles": {"font_size": 12},
         "qa": {"dub_qa": "off"}, "labels": {"enabled": False},  # 144 px is below the visible mark's 5% check

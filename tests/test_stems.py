@@ -11,6 +11,7 @@ import yaml
 
 from microdrama.config import ProjectConfig
 from microdrama.domain import Storyboard, load_model, parse_model
+from tests.helpers import write_tone_bed
 
 pytestmark = pytest.mark.slow  # renders a (tiny) episode once for the module
 
@@ -24,9 +25,7 @@ def run_dir(tmp_path_factory, prefect_harness) -> Path:
 
     root = tmp_path_factory.mktemp("stems")
     (root / "screenplay.yaml").write_text(yaml.safe_dump(TINY_SCREENPLAY, allow_unicode=True), encoding="utf-8")
-    with wave.open(str(root / "bed.wav"), "wb") as w:  # a 2-second tone as the music bed
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
-        w.writeframes((np.sin(np.arange(16000) * 2 * np.pi * 220 / 8000) * 3000).astype("<i2").tobytes())
+    write_tone_bed(root / "bed.wav")  # a 2-second tone as the music bed
     config = parse_model(ProjectConfig, {**CONFIG, "music": [{"file": str(root / "bed.wav"), "licence": "made here"}]})
     from microdrama.pipelines.episode import episode_flow
 
