@@ -19,6 +19,7 @@ from typing import Literal
 from microdrama.domain import Storyboard, load_model
 from microdrama.errors import InputError, MissingDependencyError
 from microdrama.files import atomic_path, atomic_write_text, publish
+from microdrama.media import clip_facts
 
 Format = Literal["otio", "fcpxml"]
 FORMATS: tuple[str, ...] = ("otio", "fcpxml")
@@ -104,13 +105,27 @@ def plan_export(run_dir: Path) -> ExportPlan:
     for ts in board.shots:
         rel = f"media/shots/{ts.shot.id}.mp4"
         copies[rel] = Path(takes[ts.shot.id]["video"])
-        length = otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(ts.frames, fps))
-        video.append(otio.schema.Clip(
-            name=ts.shot.id, source_range=length,
-            media_reference=otio.schema.ExternalReference(target_url=rel, available_range=length),
-            metadata={"microdrama": {"scene": ts.scene_id, "location": ts.location, "shot_size": ts.shot.shot_size.value,
-                                     "camera_move": ts.shot.camera_move.value, "prompt": ts.shot.visual_prompt,
-                                     "take": takes[ts.shot.id]["take"], "source": takes[ts.shot.id].get("source")}}))
+        # A take may run past its shot (its tail is left out) or fall short (its last frame is held).
+        have = clip_facts(copies[rel])[1]
+
+        def span(start: int, frames: int):
+            return otio.opentime.TimeRange(otio.opentime.RationalTime(start, fps), otio.opentime.RationalTime(frames, fps))
+
+        def shot_clip(name: str, source_range, **extra):
+            return otio.schema.Clip(
+                name=name, source_range=source_range,
+                media_reference=otio.schema.ExternalReference(target_url=rel, available_range=span(0, have)),
+                metadata={"microdrama": {
+                    "scene": ts.scene_id, "location": ts.location, "shot_size": ts.shot.shot_size.value,
+                    "camera_move": ts.shot.camera_move.value, "prompt": ts.shot.visual_prompt,
+                    "take": takes[ts.shot.id]["take"], "source": takes[ts.shot.id].get("source"), **extra}})
+
+        video.append(shot_clip(ts.shot.id, span(0, min(have, ts.frames))))
+        if have < ts.frames:
+            held = shot_clip(f"{ts.shot.id} (held)", span(have - 1, ts.frames - have),
+                             fit=takes[ts.shot.id].get("fit", "last frame held"))
+            held.effects.append(otio.schema.FreezeFrame())
+            video.append(held)
 
     def audio_track(name: str, spans: list[tuple[float, float, object]]):
         track, cursor = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Audio), 0.0
@@ -241,6 +256,7 @@ def fcpxml(timeline, out_dir: Path) -> str:
     media by absolute file URL only, so the export folder's media are named by their path on this machine."""
     import xml.etree.ElementTree as ET
 
+    otio = _otio()
     meta = timeline.metadata["microdrama"]
     fps = meta["fps"]
     root = ET.Element("fcpxml", version="1.9")
@@ -272,9 +288,15 @@ def fcpxml(timeline, out_dir: Path) -> str:
     shots = []
     for clip in video.find_clips():
         placed = clip.range_in_parent()
+        start = _rt(clip.source_range.start_time)
         node = ET.SubElement(spine, "asset-clip", ref=asset(clip, True), name=clip.name, offset=_rt(placed.start_time),
-                             start="0s", duration=_rt(placed.duration), format="r0", tcFormat="NDF")
-        shots.append((placed, node))
+                             start=start, duration=_rt(placed.duration), format="r0", tcFormat="NDF")
+        if any(isinstance(e, otio.schema.FreezeFrame) for e in clip.effects):  # a take's last frame, held
+            time_map = ET.SubElement(node, "timeMap")
+            for at in ("0s", _rt(placed.duration)):
+                ET.SubElement(time_map, "timept", time=at, value=start, interp="linear")
+        if clip.source_range.start_time.value == 0:
+            shots.append((placed, node))
     for marker in timeline.tracks.markers:
         first_range, first = shots[0]
         length = min(marker.marked_range.duration, first_range.duration)

@@ -22,11 +22,11 @@ from microdrama.domain import Storyboard
 from microdrama.errors import InputError, RenderError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.labels.visible import AiMark
-from microdrama.media import cjk_font_path, ffmpeg_exe, probe, run_ffmpeg
+from microdrama.media import cjk_font_path, clip_facts, ffmpeg_exe, probe, run_ffmpeg
 from microdrama.processes import dies_with_parent
 from microdrama.skill import SkillContext
 from microdrama.speech import read_wav, write_wav
-from microdrama.stages import Loudness, MixedSound, MusicBed, SubEvent, SubtitleStyle
+from microdrama.stages import TAKE_HOLD_SECONDS, Loudness, MixedSound, MusicBed, SubEvent, SubtitleStyle
 from microdrama.text import drawable_text, font, wrap_text
 
 MIX_RATE = 48000
@@ -238,6 +238,28 @@ def _ebur128_summary(stderr: str, name: str) -> dict[str, float]:
     if "Summary:" not in stderr or not all(found.values()):
         raise RenderError(f"could not measure the loudness of {name}")
     return {k: float(m.group(1)) for k, m in found.items()}
+
+
+def check_takes_fit(storyboard: Storyboard, clips: dict[str, str], field: str) -> dict[str, int]:
+    """shot id -> frames of its clip, each checked to fit its shot: a take may run past the shot (its tail is
+    cut) or fall up to TAKE_HOLD_SECONDS short (its last frame is held), see `stages.take_lengths`."""
+    frames = {ts.shot.id: clip_facts(clips[ts.shot.id])[1] for ts in storyboard.shots}
+    short = [f"{ts.shot.id} ({frames[ts.shot.id]} of {ts.frames} frames)" for ts in storyboard.shots
+             if ts.frames - frames[ts.shot.id] > TAKE_HOLD_SECONDS * storyboard.fps]
+    if short:
+        raise InputError(f"{field}: the clip of shot(s) {', '.join(short)} is too short for its shot, which a take "
+                         f"may hold its last frame for {TAKE_HOLD_SECONDS:g} s at most; render those shots again")
+    return frames
+
+
+def join_cut_to_shots(storyboard: Storyboard, width: int, height: int, out: str = "v") -> str:
+    """A filter graph joining inputs 0..n-1 (one clip per shot, in storyboard order) into `[out]`, each clip
+    scaled to the cut and fitted to its shot's frames (`check_takes_fit`): cut when it runs past it, its last
+    frame held when it falls short."""
+    chains = [f"[{i}:v]fps={storyboard.fps},scale={width}:{height},setsar=1,tpad=stop_mode=clone:stop=-1,"
+              f"trim=end_frame={ts.frames},setpts=PTS-STARTPTS[c{i}]" for i, ts in enumerate(storyboard.shots)]
+    joined = "".join(f"[c{i}]" for i in range(len(chains)))
+    return ";".join(chains) + f";{joined}concat=n={len(chains)}:v=1:a=0[{out}]"
 
 
 def write_concat_list(ctx: SkillContext, paths: list[str], name: str) -> Path:

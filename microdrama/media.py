@@ -56,6 +56,33 @@ class MediaInfo:
     video_duration_s: float | None = None  # the picture's own length (the container's is its longest stream's)
 
 
+@dataclass(frozen=True)
+class ClipSpec:
+    """What must match for clips to be joined by stream copy (the concat demuxer keeps the first's headers)."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+    extradata: bytes
+    reorders: bool  # B-frames: packets out of display order, so a clip cannot be cut by dropping its tail packets
+
+
+def clip_facts(path: str | Path) -> tuple[ClipSpec, int]:
+    """(encode spec, frame count) of a clip's first video stream, read by PyAV without decoding."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise RenderError(f"{path}: no video stream; render the shot again")
+        v = container.streams.video[0]
+        cc = v.codec_context
+        frames = v.frames or sum(1 for p in container.demux(v) if p.size)
+        return ClipSpec(cc.name, cc.width, cc.height, str(cc.pix_fmt), float(v.average_rate or 0),
+                        bytes(cc.extradata or b""), bool(cc.has_b_frames)), frames
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Read container and stream facts with PyAV (an independent reader of what ffmpeg wrote)."""
     import av

@@ -28,6 +28,7 @@ from microdrama.config import ProjectConfig
 from microdrama.domain import (
     LENGTH_TOLERANCE,
     Brief,
+    Character,
     Screenplay,
     SpokenLine,
     Storyboard,
@@ -62,6 +63,9 @@ from microdrama.stages import (
     SubtitleFiles,
     SubtitlesInput,
     TranscribeInput,
+    VisualsInput,
+    take_lengths,
+    take_shot,
 )
 
 # Stages a render mode does not use (transcribe is checked when dub QA runs).
@@ -365,6 +369,16 @@ def opening_text(config: ProjectConfig, language: str) -> str | None:
     return f"备案号：{licence}" if language == "zh" else f"Filing No. {licence}"
 
 
+def take_fit(take_frames: int, shot_frames: int, fps: int) -> str:
+    """How a take fits its shot, in words for the take log and the studio: exact, its tail cut, or its last
+    frame held (a take kept through a line edit; see `stages.take_lengths`)."""
+    if take_frames > shot_frames:
+        return f"last {(take_frames - shot_frames) / fps:.2f} s cut"
+    if take_frames < shot_frames:
+        return f"last frame held {(shot_frames - take_frames) / fps:.2f} s"
+    return "exact"
+
+
 def finish_input(config: ProjectConfig, shot: TimedShot, subs: SubtitleFiles, clip: ShotClip,
                  language: str) -> FinishInput:
     """What the finish stage burns into one shot: its own subtitle rows and the marks, timed from the shot's
@@ -374,7 +388,8 @@ def finish_input(config: ProjectConfig, shot: TimedShot, subs: SubtitleFiles, cl
               for ev in subs.events if ev.line_id in mine] if config.subtitles.burn_in else []
     opening = opening_text(config, language)
     return FinishInput(
-        shot_id=shot.shot.id, clip=clip.video, frames=shot.frames, encode=config.render.final_encode(),
+        shot_id=shot.shot.id, clip=clip.video, clip_frames=clip.frames, frames=shot.frames,
+        encode=config.render.final_encode(),
         events=events, style=config.subtitles.style(), mark=mark,
         mark_until_s=None if mark.seconds is None else round(max(0.0, mark.seconds - shot.start_s), 4),
         opening_text=opening if opening and shot.start_s < OPENING_SECONDS else None,
@@ -430,12 +445,7 @@ class Run:
               line_id: str | None = None, skill_name: str | None = None) -> BaseModel:
         """Call the stage's configured skill (or `skill_name`) through the store; its usage is attributed
         and priced."""
-        skill = default_registry().create(skill_name or getattr(self.config.stages, stage))
-        if skill.stage != stage:
-            raise InputError(f"'{skill.name}' is a {skill.stage} skill, not a {stage} skill; choose one of "
-                             f"{default_registry().names(stage)}")
-        inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
-        options = skill.parse_options(skill.options_from_config(self.config))
+        skill, inputs, options = self._call(stage, inputs, skill_name)
         who = Attribution(run_id=self.id, project_code=self.config.project_code, flow=self.flow, task=task_name,
                           episode=self.episode, shot_id=shot_id, line_id=line_id)
 
@@ -467,6 +477,19 @@ class Run:
             ))
         return result.output
 
+    def _call(self, stage: str, inputs: StageModel, skill_name: str | None = None):
+        """The configured skill of a stage (or `skill_name`), the inputs as it takes them, and its options."""
+        skill = default_registry().create(skill_name or getattr(self.config.stages, stage))
+        if skill.stage != stage:
+            raise InputError(f"'{skill.name}' is a {skill.stage} skill, not a {stage} skill; choose one of "
+                             f"{default_registry().names(stage)}")
+        inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
+        return skill, inputs, skill.parse_options(skill.options_from_config(self.config))
+
+    def holds(self, stage: str, inputs: StageModel) -> bool:
+        """Whether the store already holds this step's output (so running it costs nothing)."""
+        return not self.force and self.store.has(*self._call(stage, inputs))
+
     def library_image(self, character_id: str) -> str | None:
         """The reference image of a character cast from the asset library (Run.assets), if it has one."""
         return next((a["image_path"] for a in self.assets
@@ -492,14 +515,27 @@ class Run:
 
     # -- takes ------------------------------------------------------------------------------------
 
+    def visuals_input(self, shot: TimedShot, take: int, characters: list[Character], language: str,
+                      references: dict[str, str]) -> VisualsInput:
+        """What one take of a shot is generated from: the shot at the first of its take lengths (`take_lengths`)
+        whose picture the store already holds — a take made before an edit that still fits the shot — else at
+        the whole seconds that cover it."""
+        fps = self.config.render.fps
+        candidates = [VisualsInput(shot=take_shot(shot, frames, fps), characters=characters, language=language,
+                                   encode=self.config.render.clip_encode(), reference_images=references, take=take)
+                      for frames in take_lengths(shot.frames, fps)]
+        return next((c for c in candidates if self.holds("visuals", c)), candidates[0])
+
     def takes_of(self, shot_id: str) -> range:
         """The takes to render for a shot: the run's count, or more where a person asked for a redo."""
         return range(1, self.review.takes_for(shot_id, self.takes) + 1)
 
     @contextlib.contextmanager
-    def take(self, shot_id: str, take: int, clips: dict) -> Iterator[None]:
-        """Record one take of a shot (`clips` is filled by the caller). A failed take is recorded with its reason
-        and the run goes on, unless it was the shot's only hope (`take_in_cut` then fails the shot)."""
+    def take(self, shot: TimedShot, take: int, clips: dict) -> Iterator[None]:
+        """Record one take of a shot (`clips` is filled by the caller), with how it fits the shot (`take_fit`). A
+        failed take is recorded with its reason and the run goes on, unless it was the shot's only hope
+        (`take_in_cut` then fails the shot)."""
+        shot_id = shot.shot.id
         record: dict[str, Any] = {"shot_id": shot_id, "take": take}
         try:
             yield
@@ -514,7 +550,8 @@ class Run:
             with self._records_lock:
                 key = next((r.cache_key for r in reversed(self.records)
                             if r.shot_id == shot_id and r.task == "render-shot"), None)
-                record.update(video=clips[take].video, source=clips[take].source, key=key)
+                record.update(video=clips[take].video, source=clips[take].source, key=key,
+                              fit=take_fit(clips[take].frames, shot.frames, self.config.render.fps))
                 self.take_log.append(record)
 
     def take_in_cut(self, shot_id: str, clips: dict):

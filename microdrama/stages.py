@@ -12,6 +12,7 @@ stage, not a silent default. Picture size and encoder settings are declared once
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -122,10 +123,36 @@ class StoryboardOutput(StageModel):
 
 # ---- visuals and character references ----------------------------------------------------------------
 
+TAKE_SLACK_SECONDS = 1  # a kept take may run this much past the whole second its shot needs: its tail is cut
+TAKE_HOLD_SECONDS = 1.0  # or fall this much short: its last frame is held, and the take record says so
+
+
+def take_lengths(frames: int, fps: int) -> list[int]:
+    """The frame counts a take of a `frames`-long shot may have, in order of preference; the first is the one to
+    generate: the shot rounded up to whole seconds. A take is a picture of the shot's content, not of its exact
+    length, so after a line edit moves the shot's length a take already made is kept — cut at the shot's end
+    when it runs up to TAKE_SLACK_SECONDS past the shot's whole second, or holding its last frame when it falls
+    up to TAKE_HOLD_SECONDS short — instead of generating (on a model API, paying for) a new one, and its review
+    verdict stays with it. Whole seconds are also what video APIs sell. A person who wants a take of the new
+    length asks for a redo."""
+    first = math.ceil(frames / fps) * fps
+    longer = [first + k * fps for k in range(1, TAKE_SLACK_SECONDS + 1)]
+    shorter = [n for n in range(first - fps, 0, -fps) if frames - n <= TAKE_HOLD_SECONDS * fps]
+    return [first, *longer, *shorter]
+
+
+def take_shot(shot: TimedShot, frames: int, fps: int) -> TimedShot:
+    """The shot as a take is generated: re-anchored at 0, without its lines and cues (a picture depends on what
+    the camera sees, not on where the shot sits or what is said over it), `frames` long."""
+    return shot.model_copy(update={"shot": shot.shot.model_copy(update={"lines": []}), "start_s": 0.0, "cues": [],
+                                   "frames": frames, "duration_s": round(frames / fps, 4)})
+
+
 
 class VisualsInput(StageModel):
     stage: ClassVar[str] = "visuals"
-    shot: TimedShot = Field(description="the timed shot from the storyboard")
+    shot: TimedShot = Field(description="the shot at the take's length (`take_shot`): the clip may run past the "
+                                        "storyboard's shot, whose length finishing cuts it to")
     characters: list[Character] = Field(default_factory=list, description="the characters on screen")
     language: Language = Field("zh", description="language of any caption the backend draws")
     encode: EncodeSpec = Field(default_factory=lambda: EncodeSpec(crf=18, preset="ultrafast"),
@@ -267,6 +294,8 @@ class FinishInput(StageModel):
     stage: ClassVar[str] = "finish"
     shot_id: FileName
     clip: str = Field(description="the shot's silent clip from the visuals stage")
+    clip_frames: int | None = Field(None, gt=0, description="frames in the clip (a take may differ from its shot): "
+                                                           "a longer one is cut, a shorter one holds its last frame")
     frames: int = Field(gt=0, description="frames of the finished shot")
     encode: EncodeSpec = Field(default_factory=EncodeSpec, description="size, rate and x264 settings of the segment")
     events: list[SubEvent] = Field(default_factory=list, description="subtitles, timed from the shot's start")

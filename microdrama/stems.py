@@ -14,7 +14,7 @@ The audio comes from finishing.py's own mixing parts, so a stem is exactly what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,42 +22,20 @@ import numpy as np
 from microdrama.domain import Storyboard
 from microdrama.errors import InputError, RenderError
 from microdrama.files import atomic_path, atomic_write_text, publish
+from microdrama.finishing import check_takes_fit, join_cut_to_shots
+from microdrama.media import clip_facts
 from microdrama.stages import MusicBed
 
 STEM_NAMES = ("picture.mp4", "dialogue.wav", "music.wav", "mix.wav")
 
 
-@dataclass(frozen=True)
-class ClipSpec:
-    """What must match for clips to be joined by stream copy (the concat demuxer keeps the first's headers)."""
-
-    codec: str
-    width: int
-    height: int
-    pix_fmt: str
-    fps: float
-    extradata: bytes
-
-
-def clip_facts(path: str | Path) -> tuple[ClipSpec, int]:
-    """(encode spec, frame count) of a clip's first video stream, read by PyAV without decoding."""
-    import av
-
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise InputError(f"{path}: no video stream; render the shot again")
-        v = container.streams.video[0]
-        cc = v.codec_context
-        frames = v.frames or sum(1 for p in container.demux(v) if p.size)
-        return ClipSpec(cc.name, cc.width, cc.height, str(cc.pix_fmt), float(v.average_rate or 0),
-                        bytes(cc.extradata or b"")), frames
-
-
-def join_picture(board: Storyboard, clips: dict[str, str], out: Path, encode) -> str:
-    """The clean clips in storyboard order as one silent MP4 of exactly the storyboard's frames. Stream copy
-    (concat demuxer) when every clip shares one encode spec at the delivery size and rate and is exactly its
-    shot long — the case for clips the visuals stage fitted; otherwise one re-encode to `encode`, each clip
-    trimmed to its shot. Returns 'copy' or 're-encoded'."""
+def join_picture(board: Storyboard, clips: dict[str, str], out: Path, encode, clip_encode=None) -> str:
+    """The clean clips in storyboard order as one silent MP4 of exactly the storyboard's frames, each take fitted
+    to its shot (`finishing.check_takes_fit`). Stream copy (concat demuxer) when every clip shares one encode
+    spec at the delivery size and rate: a take running past its shot is cut by dropping its tail packets (exact
+    only without B-frames, which the visuals stage's clips have none of), and one falling short is followed by
+    its last frame held, encoded alone at `clip_encode` (the clips' own settings, so its headers match, checked).
+    Otherwise one re-encode to `encode`. Returns 'copy' or 're-encoded'."""
     from microdrama.media import run_ffmpeg
 
     missing = [ts.shot.id for ts in board.shots if not Path(clips.get(ts.shot.id, "")).is_file()]
@@ -65,36 +43,70 @@ def join_picture(board: Storyboard, clips: dict[str, str], out: Path, encode) ->
         raise InputError(f"stems: no clean clip in the store for shot(s) {', '.join(missing)} (was out/.store "
                          "cleaned?); render the episode again, or set render.stems: false")
     paths = [str(Path(clips[ts.shot.id]).resolve()) for ts in board.shots]
+    check_takes_fit(board, clips, "stems")
     facts = [clip_facts(p) for p in paths]
     spec = facts[0][0]
-    copyable = (all(f[0] == spec for f in facts) and (spec.width, spec.height) == (encode.width, encode.height)
-                and abs(spec.fps - encode.fps) < 1e-3 and spec.codec == "h264"
-                and all(f[1] == ts.frames for f, ts in zip(facts, board.shots)))
     total = sum(ts.frames for ts in board.shots)
-    with atomic_path(out) as tmp:
-        if copyable:
-            listing = out.with_name(f".{out.stem}.concat.txt")
-            atomic_write_text(listing, "".join("file '{}'\n".format(p.replace("'", r"'\''")) for p in paths))
-            try:
+    scratch = out.parent / f".{out.stem}.parts"
+    try:
+        entries = None
+        if (all(f[0] == spec for f in facts) and (spec.width, spec.height) == (encode.width, encode.height)
+                and abs(spec.fps - encode.fps) < 1e-3 and spec.codec == "h264"
+                and not any(n > ts.frames and f.reorders for (f, n), ts in zip(facts, board.shots))):
+            entries = _copy_entries(board, paths, facts, spec, scratch, clip_encode)
+        with atomic_path(out) as tmp:
+            if entries is not None:
+                listing = scratch / "concat.txt"
+                atomic_write_text(listing, "".join(entries))
                 # auto_convert 0: the clips share their headers (checked), so packets pass through byte for byte
-                run_ffmpeg(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", listing, "-map", "0:v", "-c", "copy",
-                            "-movflags", "+faststart", tmp], what="joining the clean picture")
-            finally:
-                listing.unlink(missing_ok=True)
-        else:
-            chains = [f"[{i}:v]fps={encode.fps},scale={encode.width}:{encode.height},setsar=1,"
-                      f"trim=end_frame={ts.frames},setpts=PTS-STARTPTS[v{i}]" for i, ts in enumerate(board.shots)]
-            graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(paths))) + \
-                f"concat=n={len(paths)}:v=1:a=0,format=yuv420p[v]"
-            run_ffmpeg([arg for p in paths for arg in ("-i", p)] + [
-                "-filter_complex", graph, "-map", "[v]", "-frames:v", str(total), "-c:v", "libx264",
-                "-preset", encode.preset, "-crf", str(encode.crf), "-pix_fmt", "yuv420p", "-an",
-                "-movflags", "+faststart", tmp], what="re-encoding the clean picture")
-        got_spec, got = clip_facts(tmp)
-        if got != total or (got_spec.width, got_spec.height) != (encode.width, encode.height):
-            raise RenderError(f"the clean picture came out {got_spec.width}x{got_spec.height} with {got} frames; "
-                              f"expected {encode.width}x{encode.height} with {total}")
-    return "copy" if copyable else "re-encoded"
+                run_ffmpeg(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", listing, "-map", "0:v",
+                            "-c", "copy", "-movflags", "+faststart", tmp], what="joining the clean picture")
+            else:
+                graph = join_cut_to_shots(board, encode.width, encode.height, "joined") + ";[joined]format=yuv420p[v]"
+                run_ffmpeg([arg for p in paths for arg in ("-i", p)] + [
+                    "-filter_complex", graph, "-map", "[v]", "-frames:v", str(total), "-c:v", "libx264",
+                    "-preset", encode.preset, "-crf", str(encode.crf), "-pix_fmt", "yuv420p", "-an",
+                    "-movflags", "+faststart", tmp], what="re-encoding the clean picture")
+            got_spec, got = clip_facts(tmp)
+            if got != total or (got_spec.width, got_spec.height) != (encode.width, encode.height):
+                raise RenderError(f"the clean picture came out {got_spec.width}x{got_spec.height} with {got} frames; "
+                                  f"expected {encode.width}x{encode.height} with {total}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return "copy" if entries is not None else "re-encoded"
+
+
+def _copy_entries(board: Storyboard, paths: list[str], facts: list, spec, scratch: Path,
+                  clip_encode) -> list[str] | None:
+    """Concat-list entries joining the clips by copy, each fitted to its shot; None when a held last frame
+    cannot be encoded to match the clips' headers (then the picture is re-encoded)."""
+    from microdrama.media import run_ffmpeg
+
+    entries = []
+    for path, (_, n), ts in zip(paths, facts, board.shots):
+        entries.append("file '{}'\n".format(path.replace("'", r"'\''")) + (_outpoint(ts.frames, board.fps)
+                                                                          if n > ts.frames else ""))
+        if n < ts.frames:
+            if clip_encode is None:
+                return None
+            scratch.mkdir(exist_ok=True)
+            hold = scratch / f"{ts.shot.id}.hold.mp4"
+            run_ffmpeg(["-sseof", "-0.5", "-i", path, "-filter_complex",
+                        f"[0:v]reverse,trim=end_frame=1,setpts=PTS-STARTPTS,loop=loop={ts.frames - n - 1}:size=1,"
+                        f"setpts=N/({board.fps}*TB),format=yuv420p[v]", "-map", "[v]", "-frames:v", str(ts.frames - n),
+                        "-r", str(board.fps), "-c:v", "libx264", "-preset", clip_encode.preset, "-crf",
+                        str(clip_encode.crf), "-pix_fmt", "yuv420p", "-an", hold], what=f"holding shot {ts.shot.id}")
+            if clip_facts(hold) != (spec, ts.frames - n):
+                return None
+            entries.append("file '{}'\n".format(str(hold.resolve()).replace("'", r"'\''")))
+    return entries
+
+
+def _outpoint(frames: int, fps: int) -> str:
+    """A concat-list `outpoint` that ends a clip after `frames` frames: their time floored to the microsecond the
+    demuxer reads, so the next frame's packet (at or past it) is dropped and the next clip starts on time."""
+    us = frames * 1_000_000 // fps
+    return f"outpoint {us // 1_000_000}.{us % 1_000_000:06d}\n"
 
 
 def write_stems(run_dir: Path, storyboard: Storyboard, clips: dict[str, str], line_audio: dict[str, str],
@@ -114,7 +126,8 @@ def write_stems(run_dir: Path, storyboard: Storyboard, clips: dict[str, str], li
             raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")
     written: list[Path] = []
     if clips:  # a run that recorded no takes (a cut made elsewhere) has no clean picture to join
-        join_picture(storyboard, clips, folder / "picture.mp4", config.render.final_encode())
+        join_picture(storyboard, clips, folder / "picture.mp4", config.render.final_encode(),
+                     config.render.clip_encode())
         written.append(folder / "picture.mp4")
     voices = dialogue_track(storyboard, line_audio, config.mark.audio)
     write_wav(folder / "dialogue.wav", np.clip(voices, -32768, 32767), MIX_RATE)

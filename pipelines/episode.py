@@ -54,7 +54,6 @@ from microdrama.stages import (
     StoryboardOutput,
     SubtitleFiles,
     SubtitlesInput,
-    VisualsInput,
 )
 from microdrama.voices import cast_record, cast_voices, fallback_note, lock_voices
 
@@ -109,14 +108,13 @@ def character_reference(run: Run, character: Character) -> str:
 @task(name="render-shot", task_run_name="render {shot.shot.id}", cache_policy=NO_CACHE)
 def render_shot(run: Run, shot: TimedShot, characters: list[Character], language: str,
                 references: dict[str, str]) -> ShotClip:
-    # Re-anchored at 0: a clip depends on the shot, not on where it sits, so earlier edits keep it cached.
-    local = shot.model_copy(update={"start_s": 0.0, "cues": []})
+    # A take is keyed on the shot's content and a whole-second length (Run.visuals_input), so edits elsewhere,
+    # and line edits that keep the shot within its take, reuse it; finishing cuts it to the shot.
     takes: dict[int, ShotClip] = {}
     for take in run.takes_of(shot.shot.id):  # the run's takes, or more where the studio asked for a redo
-        with gpu_slot(run), run.take(shot.shot.id, take, takes):
-            takes[take] = run.stage("visuals", VisualsInput(
-                shot=local, characters=characters, language=language, encode=run.config.render.clip_encode(),
-                reference_images=references, take=take), task_name="render-shot", shot_id=shot.shot.id)
+        with gpu_slot(run), run.take(shot, take, takes):
+            takes[take] = run.stage("visuals", run.visuals_input(shot, take, characters, language, references),
+                                    task_name="render-shot", shot_id=shot.shot.id)
     return run.take_in_cut(shot.shot.id, takes)  # the newest approved take, else the first not rejected
 
 
@@ -261,13 +259,13 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         for i, (shot_id, fut) in enumerate(finish_futures.items(), 1):
             clips[shot_id] = shot_futures[shot_id].result()
             segments[shot_id] = fut.result().video
-            run.progress(f"[shot {i}/{len(board.shots)}] {shot_id} {clips[shot_id].duration_s:.2f}s "
+            run.progress(f"[shot {i}/{len(board.shots)}] {shot_id} {board.shot(shot_id).duration_s:.2f}s "
                          f"({clips[shot_id].source}) rendered and finished")
         cut = assemble_cut(run, board, segments, sound.result())
     else:
         for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
             clips[shot_id] = fut.result()
-            run.progress(f"[visuals {i}/{len(board.shots)}] {shot_id} {clips[shot_id].duration_s:.2f}s "
+            run.progress(f"[visuals {i}/{len(board.shots)}] {shot_id} {board.shot(shot_id).duration_s:.2f}s "
                          f"({clips[shot_id].source})")
         run.progress("compose: encoding the final cut…")
         cut = compose_cut(run, board, {k: c.video for k, c in clips.items()}, sound.result(),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.finishing import check_cut, check_cut_sources, overlay_filters, write_concat_list
+from microdrama.finishing import check_cut, check_cut_sources, check_takes_fit, join_cut_to_shots, overlay_filters
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ComposeInput, FinalCut, NoOptions
@@ -23,7 +23,7 @@ from microdrama.stages import ComposeInput, FinalCut, NoOptions
 class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-ffmpeg"
     stage = "compose"
-    version = "4"  # 2: the mix can be normalised to a loudness target; 3: AAC with the fast coder; 4: the mix stage's AAC
+    version = "5"  # 2: loudness target; 3: AAC fast coder; 4: the mix stage's AAC; 5: each take cut to its shot
     backend = "ffmpeg filtergraph (concat + libass + drawtext + x264/aac)"
     description = "Renders the final 9:16 MP4: clips, dialogue mix, burned subtitles and the AI生成 mark in one encode."
     Input = ComposeInput
@@ -32,6 +32,7 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
         board = inputs.storyboard
         check_cut_sources(board, inputs.clips, "clips", "clip", inputs.sound)
+        check_takes_fit(board, inputs.clips, "clips")
         if inputs.subtitles_ass and not Path(inputs.subtitles_ass).is_file():
             raise InputError(f"subtitles_ass: {inputs.subtitles_ass} does not exist")
         if inputs.mark.seconds is not None and inputs.mark.seconds > board.duration_s:
@@ -40,7 +41,6 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         board = inputs.storyboard
         work = ctx.work_dir
-        concat = write_concat_list(ctx, [inputs.clips[s.shot.id] for s in board.shots], f"{inputs.basename}.clips.txt")
         local_ass = None
         if inputs.subtitles_ass:
             local_ass = ctx.path(f"{inputs.basename}.burn.ass")
@@ -52,8 +52,11 @@ class FfmpegComposer(Skill[ComposeInput, FinalCut, NoOptions]):
         out = ctx.path(f"{inputs.basename}.mp4")
         with atomic_path(out) as tmp:
             run_ffmpeg(
-                ["-f", "concat", "-safe", "0", "-i", concat.name, "-i", inputs.sound.aac,
-                 "-filter_complex", f"[0:v]{','.join(filters)},format=yuv420p[v]", "-map", "[v]", "-map", "1:a",
+                [*(arg for s in board.shots for arg in ("-i", str(Path(inputs.clips[s.shot.id]).resolve()))),
+                 "-i", inputs.sound.aac,
+                 "-filter_complex", f"{join_cut_to_shots(board, enc.width, enc.height, 'pic')};"
+                                    f"[pic]{','.join(filters)},format=yuv420p[v]",
+                 "-map", "[v]", "-map", f"{len(board.shots)}:a",
                  "-frames:v", str(frames), "-r", str(board.fps), "-c:v", "libx264", "-preset", enc.preset,
                  "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-c:a", "copy",
                  "-movflags", "+faststart", tmp.name],  # no -shortest: with an encoder's delay it cuts the

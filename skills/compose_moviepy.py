@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from microdrama.deps import require
 from microdrama.files import atomic_path
-from microdrama.finishing import MIX_RATE, check_cut_sources, mark_font_size, wrap_rows
+from microdrama.finishing import MIX_RATE, check_cut_sources, check_takes_fit, mark_font_size, wrap_rows
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import ComposeInput, FinalCut, NoOptions
 from microdrama.text import font
@@ -38,7 +38,7 @@ def _text_image(rows: list[str], size: int, box: bool) -> np.ndarray:
 class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
     name = "compose-moviepy"
     stage = "compose"
-    version = "3"  # 2: the mix can be normalised to a loudness target. 3: the mix stage's sound
+    version = "4"  # 2: loudness target. 3: the mix stage's sound. 4: each take fitted to its shot
     backend = "moviepy 2 frame-by-frame compositing (readable reference; slower)"
     description = "Readable moviepy version of compose: same output as compose-ffmpeg, for teaching and custom effects."
     Input = ComposeInput
@@ -46,11 +46,13 @@ class MoviepyComposer(Skill[ComposeInput, FinalCut, NoOptions]):
 
     def check_inputs(self, inputs: ComposeInput, options: NoOptions) -> None:
         check_cut_sources(inputs.storyboard, inputs.clips, "clips", "clip", inputs.sound)
+        check_takes_fit(inputs.storyboard, inputs.clips, "clips")
 
     def run(self, inputs: ComposeInput, options: NoOptions, ctx: SkillContext) -> tuple[FinalCut, dict[str, float]]:
         mp = require("moviepy", extra="moviepy", purpose="The compose-moviepy skill")
         board, enc = inputs.storyboard, inputs.encode
-        # 1. The picture: every shot's clip, one after another.
+        # 1. The picture: every shot's clip, one after another, each cut to its shot (moviepy holds the last frame
+        #    of a take that falls short).
         shots = [mp.VideoFileClip(inputs.clips[s.shot.id]).with_duration(s.frames / board.fps) for s in board.shots]
         picture = mp.concatenate_videoclips(shots)
         layers = [picture]

@@ -16,13 +16,13 @@ from microdrama.files import atomic_path, atomic_write_text
 from microdrama.finishing import build_ass, overlay_filters
 from microdrama.media import run_ffmpeg
 from microdrama.skill import Skill, SkillContext
-from microdrama.stages import FinishedShot, FinishInput, NoOptions
+from microdrama.stages import TAKE_HOLD_SECONDS, FinishedShot, FinishInput, NoOptions
 
 
 class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
     name = "finish-ffmpeg"
     stage = "finish"
-    version = "1"
+    version = "2"  # 2: a take longer than its shot is cut, a shorter one holds its last frame
     backend = "ffmpeg (libass + drawtext + x264)"
     description = "Burns one shot's subtitles, the AI mark and the opening card into its clip (incremental finishing)."
     Input = FinishInput
@@ -31,6 +31,10 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
     def check_inputs(self, inputs: FinishInput, options: NoOptions) -> None:
         if not Path(inputs.clip).is_file():
             raise InputError(f"shot {inputs.shot_id}: clip {inputs.clip} does not exist; render the shot first")
+        short = inputs.frames - (inputs.clip_frames or inputs.frames)
+        if short > TAKE_HOLD_SECONDS * inputs.encode.fps:
+            raise InputError(f"shot {inputs.shot_id}: clip_frames ({inputs.clip_frames}) is {short} frames short of the "
+                             f"shot; a take may hold its last frame for {TAKE_HOLD_SECONDS:g} s at most: redo the shot")
         length = inputs.frames / inputs.encode.fps
         late = [e for e in inputs.events if e.start_s < 0 or e.end_s > length + 1e-3]
         if late:
@@ -44,6 +48,8 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
             atomic_write_text(ass, build_ass(inputs.events, enc.width, enc.height, inputs.style).to_string("ass"))
         filters = overlay_filters(ctx, enc.width, enc.height, ass, inputs.mark, inputs.mark_until_s,
                                   inputs.opening_text, inputs.opening_until_s)
+        if inputs.clip_frames and inputs.clip_frames < inputs.frames:  # a kept take, shorter after a line edit
+            filters.insert(0, "tpad=stop_mode=clone:stop=-1")  # its last frame, for as long as -frames:v asks
         out = ctx.path(f"{inputs.shot_id}.mp4")
         with atomic_path(out) as tmp:
             run_ffmpeg(["-i", str(Path(inputs.clip).resolve()), "-vf", ",".join(filters) + ",format=yuv420p",

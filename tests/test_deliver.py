@@ -109,8 +109,8 @@ def test_the_deliver_command_prints_the_checklist_and_exits_1_on_a_failed_requir
 
 @pytest.mark.slow
 def test_a_cut_off_the_loudness_target_gets_only_its_sound_normalised(run_dir, tmp_path):
+    from microdrama.media import clip_facts
     from microdrama.platforms import deliver
-    from microdrama.stems import clip_facts
 
     data = yaml.safe_load(load_platform("douyin").model_dump_json())
     data.update(name="quiet", width=270, height=480, covers={"9x16": [270, 480]},

@@ -98,3 +98,42 @@ def test_the_rendered_run_publishes_its_covers(run_dir):
 
     assert Image.open(run_dir / "covers" / "cover-9x16.jpg").size == (1080, 1920)
     assert Image.open(run_dir / "covers" / "cover-3x4.jpg").size == (1080, 1440)
+
+
+def test_a_take_kept_through_an_edit_is_cut_or_held_in_the_timeline(run_dir, tmp_path):
+    """A take longer than its shot shows only the shot's frames (its tail is available media); one shorter is
+    followed by its last frame as a freeze frame, so every shot still starts on its storyboard frame."""
+    import shutil
+    import subprocess
+
+    from microdrama.export import export_run
+    from microdrama.media import clip_facts, ffmpeg_exe
+
+    copy = tmp_path / "ep1"
+    shutil.copytree(run_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    board = json.loads((copy / "storyboard.json").read_text(encoding="utf-8"))
+    frames = {s["shot"]["id"]: s["frames"] for s in board["shots"]}
+    take = next(t for t in manifest["takes"]["takes"] if t["shot_id"] == "s02")
+    short = tmp_path / "s02-short.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", take["video"], "-c", "copy", "-frames:v",
+                    str(frames["s02"] - 2), str(short)], check=True)
+    take["video"] = str(short)
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    timeline = otio.adapters.read_from_file(str(export_run(copy, "otio")))
+    video = timeline.tracks[0]
+    clips = list(video.find_clips())
+    assert [c.name for c in clips] == ["s01", "s02", "s02 (held)", "s03"]
+    assert video.duration() == otio.opentime.RationalTime(sum(frames.values()), 5)
+    held = clips[2]
+    assert [type(e).__name__ for e in held.effects] == ["FreezeFrame"]
+    assert (held.source_range.start_time.value, held.source_range.duration.value) == (frames["s02"] - 3, 2)
+    assert clips[1].media_reference.available_range.duration.value == frames["s02"] - 2
+    s01 = next(t for t in manifest["takes"]["takes"] if t["shot_id"] == "s01")
+    assert clips[0].media_reference.available_range.duration.value == clip_facts(s01["video"])[1]  # whole take
+
+    spine = ET.parse(export_run(copy, "fcpxml", tmp_path / "fcp")).getroot().find(
+        "library/event/project/sequence/spine")
+    frozen = [c for c in spine.findall("asset-clip") if c.get("name") == "s02 (held)"]
+    assert len(frozen) == 1 and [p.get("value") for p in frozen[0].iter("timept")] == [frozen[0].get("start")] * 2

@@ -73,3 +73,11 @@ def test_a_model_api_account_without_its_key_is_refused_before_the_run(monkeypat
     with pytest.raises(InputError, match="set the environment variable NO_SUCH_KEY_VAR"):
         check_stages(config)
     check_stages(config, keys=False)  # pricing needs no key
+
+
+def test_the_take_log_says_how_a_take_fits_its_shot():
+    from microdrama.run import take_fit
+
+    assert take_fit(300, 286, 30) == "last 0.47 s cut"
+    assert take_fit(270, 286, 30) == "last frame held 0.53 s"
+    assert take_fit(270, 270, 30) == "exact"

@@ -63,8 +63,10 @@ def test_the_run_publishes_clean_picture_joined_by_stream_copy(run_dir):
     picture = run_dir / "stems" / "picture.mp4"
     info = probe(picture)
     assert (info.width, info.height, info.audio_streams) == (144, 256, 0)
-    # no re-encode: the picture's packets are the clean clips' packets, shot after shot
-    assert _packets(picture) == [p for ts in board.shots for p in _packets(clips[ts.shot.id])]
+    # no re-encode: the picture's packets are the clean clips' packets, shot after shot, each take (made in whole
+    # seconds) cut at its shot's last frame
+    assert any(len(_packets(clips[ts.shot.id])) > ts.frames for ts in board.shots)
+    assert _packets(picture) == [p for ts in board.shots for p in _packets(clips[ts.shot.id])[:ts.frames]]
     assert len(_packets(picture)) == sum(ts.frames for ts in board.shots)
 
 
@@ -104,8 +106,8 @@ def test_stems_carry_the_tc260_label_and_pass_the_check_when_labels_are_on(run_d
 
 
 def test_a_clip_off_the_encode_spec_is_re_encoded_to_the_storyboard_frames(run_dir, tmp_path):
-    from microdrama.media import ffmpeg_exe, probe
-    from microdrama.stems import clip_facts, join_picture
+    from microdrama.media import clip_facts, ffmpeg_exe, probe
+    from microdrama.stems import join_picture
 
     board, clips, _, _ = _inputs(run_dir)
     odd = tmp_path / "odd.mp4"  # another size and one frame too many: what an unfitted model clip looks like
@@ -126,3 +128,52 @@ def test_stems_off_in_the_config_writes_nothing(run_dir, tmp_path):
     config = parse_model(ProjectConfig, {**CONFIG, "render": {**CONFIG["render"], "stems": False}})
     assert write_stems(tmp_path, board, clips, audio, [], config) == []
     assert not (tmp_path / "stems").exists()
+
+
+def test_a_take_shorter_than_its_shot_is_joined_by_copy_with_its_last_frame_held(run_dir, tmp_path):
+    """A take kept through a line edit that lengthened its shot: the picture still joins by copy, the clip's
+    packets followed by its last frame held (encoded alone at the clips' own settings), exactly the shot long."""
+    import av
+
+    from microdrama.media import clip_facts, ffmpeg_exe
+    from microdrama.stems import join_picture
+
+    board, clips, _, _ = _inputs(run_dir)
+    config = parse_model(ProjectConfig, CONFIG)
+    first = board.shots[0]
+    short = tmp_path / "short.mp4"  # the first shot's take, 3 frames short: cut from the take itself, by copy
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", clips[first.shot.id], "-c", "copy",
+                    "-frames:v", str(first.frames - 3), str(short)], check=True)
+    assert clip_facts(short)[1] == first.frames - 3
+    picture = tmp_path / "picture.mp4"
+    how = join_picture(board, {**clips, first.shot.id: str(short)}, picture, config.render.final_encode(),
+                       config.render.clip_encode())
+    assert how == "copy"
+    assert clip_facts(picture)[1] == sum(ts.frames for ts in board.shots)
+    packets = _packets(picture)
+    assert packets[: first.frames - 3] == _packets(short)  # the take itself, untouched
+    assert packets[first.frames:] == [p for ts in board.shots[1:] for p in _packets(clips[ts.shot.id])[:ts.frames]]
+    with av.open(str(picture)) as c:
+        frames = [f.to_ndarray(format="gray").astype(int) for _, f in zip(range(first.frames), c.decode(video=0))]
+    with av.open(str(short)) as c:
+        last = [f.to_ndarray(format="gray").astype(int) for f in c.decode(video=0)][-1]
+    for held in frames[first.frames - 3:]:  # the held frames show the take's last frame (within x264's rounding)
+        assert np.abs(held - last).mean() < 2.0
+
+
+def test_a_take_too_short_for_its_shot_is_refused_naming_the_shot(run_dir, tmp_path):
+    from microdrama.errors import InputError
+    from microdrama.media import ffmpeg_exe
+    from microdrama.stems import join_picture
+
+    board, clips, _, _ = _inputs(run_dir)
+    first = board.shots[0]
+    stub = tmp_path / "stub.mp4"  # 1 frame where the shot needs more than a second's hold
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", clips[first.shot.id], "-c", "copy", "-frames:v", "1",
+                    str(stub)], check=True)
+    config = parse_model(ProjectConfig, CONFIG)
+    assert first.frames - 1 > config.render.fps  # the take is more than the 1-s hold short
+    with pytest.raises(InputError, match=f"stems: the clip of shot\\(s\\) {first.shot.id} .*too short"):
+        join_picture(board, {**clips, first.shot.id: str(stub)}, tmp_path / "picture.mp4",
+                     config.render.final_encode(), config.render.clip_encode())
+    assert not (tmp_path / "picture.mp4").exists()

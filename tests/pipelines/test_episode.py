@@ -94,6 +94,41 @@ def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
                       ("render-shot", "s01"), ("storyboard", ""), ("subtitles", "")]
 
 
+def test_a_line_edit_that_keeps_its_shot_within_the_take_keeps_the_take_and_its_verdict(rendered, prefect):
+    """A take is a picture of the shot, not of its exact length: after a line edit that moves the shot's length
+    within what the take covers (cut, or its last frame held up to a second), the take is reused — no new
+    generation, no new cost — and the person's approval of it still stands."""
+    import copy
+
+    from microdrama.media import clip_facts
+    from microdrama.review import ReviewLog
+    from microdrama.stages import take_lengths
+    from tests.conftest import TINY_SCREENPLAY
+
+    root, source, _ = rendered
+    config = ProjectConfig(project_code="RD-TEST")
+    prefect(source=source, config=config, out_dir=root / "out", run_name="ep1")  # back to the original lines
+    run_dir = root / "out" / "ep1"
+    before = {t["shot_id"]: t for t in json.loads((run_dir / "manifest.json").read_text())["takes"]["takes"]}
+    ReviewLog.record(run_dir, shot_id="s02", take=1, key=before["s02"]["key"], verdict="approved", by="editor")
+    edited = copy.deepcopy(TINY_SCREENPLAY)
+    edited["episode"]["scenes"][0]["shots"][1]["lines"][0]["text"] = "我回来了，赵总。"
+    (root / "kept.yaml").write_text(yaml.safe_dump(edited, allow_unicode=True), encoding="utf-8")
+    summary = prefect(source=root / "kept.yaml", config=config, out_dir=root / "out", run_name="ep1")
+
+    board = json.loads((run_dir / "storyboard.json").read_text())
+    s02 = next(s for s in board["shots"] if s["shot"]["id"] == "s02")
+    take_frames = clip_facts(before["s02"]["video"])[1]
+    assert s02["frames"] != take_frames and take_frames in take_lengths(s02["frames"], board["fps"])  # the premise
+    redone = sorted((u.task, u.shot_id or "") for u in summary.usage if not u.cached)
+    assert ("render-shot", "s02") not in redone and ("finish-shot", "s02") in redone
+    after = {t["shot_id"]: t for t in json.loads((run_dir / "manifest.json").read_text())["takes"]["takes"]}
+    assert after["s02"]["key"] == before["s02"]["key"] and after["s02"]["status"] == "approved"
+    assert after["s02"]["fit"].startswith("last frame held" if s02["frames"] > take_frames else "last ")
+    assert probe(summary.video).video_duration_s == pytest.approx(summary.duration_s, abs=0.05)
+    (run_dir / "review.json").unlink()  # the module's later tests see no verdicts
+
+
 def test_a_failed_re_render_of_the_published_screenplay_keeps_the_edit(prefect, tmp_path, screenplay_data):
     """The README's edit loop: edit out/<run>/screenplay.yaml and render it again. A line too long for the
     subtitles fails the run late (after dubbing); the edited file, and the earlier cut, must survive."""

@@ -75,3 +75,43 @@ def test_a_percent_sign_in_the_opening_card_is_drawn_as_text(tiny_episode, tmp_p
     out = FfmpegShotFinisher()(finish_input(tiny_episode, index=0, opening_text="备案号：沪剧备%{pts}%2026",
                                             opening_until_s=1.0), SkillContext(tmp_path)).output
     assert probe(out.video).width == W
+
+
+def _clip_of(tiny_episode, tmp_path, frames: int) -> str:
+    """The shot's clip re-cut to `frames` frames (a take of another length than its shot)."""
+    import subprocess
+
+    from microdrama.media import ffmpeg_exe
+
+    out = tmp_path / f"take{frames}.mp4"
+    src = tiny_episode.clips[tiny_episode.board.shots[1].shot.id]
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", src, "-vf", "tpad=stop_mode=clone:stop=-1",
+                    "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", str(out)], check=True)
+    return str(out)
+
+
+def test_a_take_longer_than_its_shot_is_cut_to_the_shot(tiny_episode, tmp_path):
+    base = finish_input(tiny_episode)
+    longer = base.model_copy(update={"clip": _clip_of(tiny_episode, tmp_path, base.frames + 7),
+                                     "clip_frames": base.frames + 7})
+    out = FfmpegShotFinisher()(longer, SkillContext(tmp_path / "cut")).output
+    assert frames(out.video).shape[0] == base.frames
+
+
+def test_a_take_shorter_than_its_shot_holds_its_last_frame(tiny_episode, tmp_path):
+    base = finish_input(tiny_episode).model_copy(update={"events": []})
+    short = base.model_copy(update={"clip": _clip_of(tiny_episode, tmp_path, base.frames - 3),
+                                    "clip_frames": base.frames - 3})
+    got = frames(FfmpegShotFinisher()(short, SkillContext(tmp_path / "held")).output.video)
+    assert got.shape[0] == base.frames
+    for held in got[base.frames - 3:]:
+        assert np.abs(held - got[base.frames - 4]).mean() < 1.0
+
+
+def test_a_take_more_than_the_hold_short_is_refused_before_encoding(tiny_episode, tmp_path):
+    base = finish_input(tiny_episode)
+    stub = base.model_copy(update={"clip": _clip_of(tiny_episode, tmp_path, 1), "clip_frames": 1})
+    assert base.frames - 1 > FPS  # more than the 1-s hold
+    with pytest.raises(InputError, match="clip_frames \\(1\\) is .* frames short of the shot.*redo the shot"):
+        FfmpegShotFinisher()(stub, SkillContext(tmp_path / "stub"))
+    assert not list((tmp_path / "stub").glob("*.mp4"))
