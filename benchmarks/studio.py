@@ -103,6 +103,9 @@ def main() -> None:
     render(run_dir / "screenplay.yaml", f"line {line} edited")
     edit_warm = time.perf_counter() - apply_started  # the edit's check and write, then its render
     report["warm_edit_steps"] = steps_by_task(run_dir)
+    shot = line.rsplit("-", 1)[0]  # the edited line's shot: its take kept (cut or held) or made again
+    take = next(t for t in Manifest.read(run_dir).takes["takes"] if t["shot_id"] == shot)
+    report["warm_edit_take"] = {"shot": shot, "fit": take.get("fit"), "reused": take.get("cached")}
     print(f"warm worker (warm-up {warm_up:.1f} s once): full {full_warm:.1f} s, one-line edit {edit_warm:.1f} s",
           flush=True)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -421,6 +422,7 @@ class Run:
         self.records: list[UsageRecord] = []
         self.music: list[MusicBed] = []  # the beds under this cut, for the manifest
         self.sound: MixedSound | None = None  # the mix stage's output: its meter reading goes in the manifest
+        self._extras: Future | None = None  # covers and stems, written beside the labels (publish_outputs)
         self.writing: dict[str, Any] = {}  # how the screenplay was written and fitted, for the manifest
         self.voices_note: str | None = None  # which speakers fall back to espeak-ng, for the manifest
         self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
@@ -486,9 +488,19 @@ class Run:
         inputs = skill.parse_input(inputs.model_dump()) if not isinstance(inputs, skill.Input) else inputs
         return skill, inputs, skill.parse_options(skill.options_from_config(self.config))
 
-    def holds(self, stage: str, inputs: StageModel) -> bool:
-        """Whether the store already holds this step's output (so running it costs nothing)."""
-        return not self.force and self.store.has(*self._call(stage, inputs))
+    def holds(self, stage: str, inputs: StageModel, skill_name: str | None = None) -> bool:
+        """Whether the store already holds this step's output, intact (so running it costs nothing)."""
+        return not self.force and self.store.has(*self._call(stage, inputs, skill_name))
+
+    def shot_held(self, shot: TimedShot, characters: list[Character], language: str,
+                  references: dict[str, str]) -> bool:
+        """Whether the store holds every take of a shot."""
+        return all(self.holds("visuals", self.visuals_input(shot, take, characters, language, references))
+                   for take in self.takes_of(shot.shot.id))
+
+    def finish_held(self, shot: TimedShot, subs: SubtitleFiles, clip: Any, language: str) -> bool:
+        """Whether the store holds a shot's finished segment; False while its clip is still being rendered."""
+        return isinstance(clip, ShotClip) and self.holds("finish", finish_input(self.config, shot, subs, clip, language))
 
     def library_image(self, character_id: str) -> str | None:
         """The reference image of a character cast from the asset library (Run.assets), if it has one."""
@@ -664,14 +676,19 @@ class Run:
 
     # -- the dub-QA retake policy ----------------------------------------------------------------
 
-    def dub(self, line: SpokenLine, screenplay: Screenplay, *, slower: bool = False) -> DubbedLine:
+    def dub_step(self, line: SpokenLine, screenplay: Screenplay,
+                 slower: bool = False) -> tuple[str, DubbingInput, str | None]:
+        """(stage, inputs, skill) of dubbing a line: the speaker's voice, on its own engine, else stages.dubbing."""
         voice = screenplay.voice_of(line.speaker, self.config.narrator_voice)
         if slower:
             voice = voice.model_copy(update={"rate": max(80, int(voice.rate * 0.85))})
-        return self.stage("dubbing", DubbingInput(line_id=line.id, text=line.text, language=screenplay.series.language,
-                                                  voice=voice, emotion=line.emotion),
-                          task_name="dub-retake" if slower else "dub-line", shot_id=line.shot_id, line_id=line.id,
-                          skill_name=voice.engine)  # a character's own engine, else stages.dubbing
+        return "dubbing", DubbingInput(line_id=line.id, text=line.text, language=screenplay.series.language,
+                                       voice=voice, emotion=line.emotion), voice.engine
+
+    def dub(self, line: SpokenLine, screenplay: Screenplay, *, slower: bool = False) -> DubbedLine:
+        stage, inputs, engine = self.dub_step(line, screenplay, slower)
+        return self.stage(stage, inputs, task_name="dub-retake" if slower else "dub-line", shot_id=line.shot_id,
+                          line_id=line.id, skill_name=engine)
 
     def check_dub(self, line: SpokenLine, screenplay: Screenplay,
                   dubbed: DubbedLine) -> tuple[LineQA, DubbedLine, list[dict]]:
@@ -711,6 +728,8 @@ class Run:
 
     def mark_failed(self, error: BaseException) -> None:
         """Say, in the folder itself, that its files are from an earlier run and why this one stopped."""
+        with contextlib.suppress(Exception):  # covers and stems still being written finish first
+            self.extras_written()
         atomic_write_text(self.dir / FAILED_MARKER, (
             f"Run {self.id} failed at {datetime.now(timezone.utc).isoformat(timespec='seconds')}:\n{error}\n\n"
             "The other files in this folder are from an earlier run (or incomplete); there is no manifest.json.\n"
@@ -743,15 +762,37 @@ class Run:
             publish(d.audio, self.dir / "audio" / f"{line_id}.wav")
         publish(subs.srt, self.dir / "episode.srt")
         publish(subs.ass, self.dir / "episode.ass")
-        from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
+        # Covers and stems label and check their own files: they are written beside the cut's labels, and
+        # the filing packs and the manifest wait for them (`extras_written`).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdrama-extras")
+        self._extras = pool.submit(self._write_extras, screenplay, board.storyboard, dubbed, cut)
+        pool.shutdown(wait=False)
+        return publish(cut.video, self.dir / "episode.mp4")
 
-        write_covers(self.dir, screenplay, board.storyboard, self.take_log, self.config, self.id)
+    def _write_extras(self, screenplay: Screenplay, board: Storyboard, dubbed: dict[str, DubbedLine],
+                      cut: FinalCut) -> None:
+        from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
         from microdrama.export import clips_in_cut
         from microdrama.stems import write_stems  # stems/: clean picture, dialogue, music, mix (render.stems)
 
-        write_stems(self.dir, board.storyboard, clips_in_cut(self.take_log), {k: d.audio for k, d in dubbed.items()},
+        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id)
+        write_stems(self.dir, board, clips_in_cut(self.take_log), {k: d.audio for k, d in dubbed.items()},
                     self.music, self.config, mix=cut.dialogue_wav, run_id=self.id, title=screenplay.series.title)
-        return publish(cut.video, self.dir / "episode.mp4")
+        if (per_minute := self._per_finished_minute(self.cost(cut.duration_s))) is not False:
+            from microdrama.filing import plan_pack, write_pack  # the plan needs the cost, not the labels
+
+            write_pack(plan_pack(screenplay, self.config, date.today(), per_minute), self.dir / "filing", "plan")
+
+    def _per_finished_minute(self, cost: "RunCost | None") -> Decimal | None | Literal[False]:
+        """The cost per finished minute the filing packs quote; False when there is nothing to quote."""
+        per_minute = Decimal(cost.per_finished_minute) if cost else None
+        return False if self.config.filing.budget_rmb is None and per_minute is None else per_minute
+
+    def extras_written(self) -> None:
+        """Wait for the covers and stems `publish_outputs` started; their error, if any, is the run's."""
+        extras, self._extras = self._extras, None
+        if extras is not None:
+            extras.result()
 
     def label_outputs(self, files: list[Path], title: str) -> list[dict[str, Any]]:
         """Embed TC260 metadata (and C2PA credentials when configured) in every published file, then
@@ -760,11 +801,16 @@ class Run:
         from microdrama.labels.check import check_file
 
         cfg = self.config.labels
-        reports = []
-        for path in files:
+        trust = cfg.signing.trust_anchors if cfg.signing else None
+
+        def label_and_check(path: Path):
             label_file(path, cfg, produce_id=f"{self.id}-{path.stem}", title=title)
-            trust = cfg.signing.trust_anchors if cfg.signing else None
-            reports.append(check_file(path, require_c2pa=cfg.require_c2pa, trust_anchors=trust))
+            return check_file(path, require_c2pa=cfg.require_c2pa, trust_anchors=trust)
+
+        # Files are independent and most of the work is ffmpeg and decoding, so they go in parallel; a C2PA
+        # signer is one object, so signed files go one at a time.
+        with ThreadPoolExecutor(max_workers=1 if cfg.signing else 4, thread_name_prefix="microdrama-labels") as pool:
+            reports = list(pool.map(label_and_check, files))
         failed = [r for r in reports if not r.ok]
         if failed:
             detail = "; ".join(f"{Path(r.path).name}: " + ", ".join(c.clause for c in r.clauses if not c.ok)
@@ -782,11 +828,12 @@ class Run:
                        ledger=self.meter.ledger.url)
 
     def write_filing_packs(self, screenplay: Screenplay, summary: RunSummary, labels: list[dict[str, Any]]) -> None:
-        """Planning and online filing packs for this episode (`filing/`), from what this run holds in memory."""
-        from microdrama.filing import FiledEpisode, online_pack, plan_pack, write_pack
+        """Planning and online filing packs for this episode (`filing/`), from what this run holds in memory; the
+        planning pack was written beside the labels (`publish_outputs`)."""
+        from microdrama.filing import FiledEpisode, online_pack, write_pack
 
-        per_minute = Decimal(summary.cost.per_finished_minute) if summary.cost else None
-        if self.config.filing.budget_rmb is None and per_minute is None:
+        self.extras_written()
+        if self._per_finished_minute(summary.cost) is False:
             self.progress("filing packs skipped: no budget configured and no ledger estimate")
             return
         video = next((r for r in labels if Path(r["path"]).name == "episode.mp4"), None)
@@ -796,7 +843,6 @@ class Run:
             label_ok=video["ok"] if video else None,
             failed_clauses=[c["clause"] for c in video["clauses"] if not c["ok"]] if video else [],
             review=self.review.summary(), assets=self.assets)
-        write_pack(plan_pack(screenplay, self.config, date.today(), per_minute), self.dir / "filing", "plan")
         write_pack(online_pack([filed], self.config), self.dir / "filing", "online")
         self.progress(f"filing packs: {self.dir / 'filing'}")
 
@@ -853,6 +899,7 @@ class Run:
     def write_manifest(self, source: Path, summary: RunSummary, labels: list[dict[str, Any]],
                        qa: DubQAReport, consistency: dict[str, dict[str, Any]]) -> Manifest:
         """The run's record, written last: its presence with status 'complete' means the run finished."""
+        self.extras_written()
         registry = default_registry()
         skills = {}
         for stage in used_stages(self.config):

@@ -123,21 +123,23 @@ class StoryboardOutput(StageModel):
 
 # ---- visuals and character references ----------------------------------------------------------------
 
-TAKE_SLACK_SECONDS = 1  # a kept take may run this much past the whole second its shot needs: its tail is cut
+TAKE_STEP_SECONDS = 0.5  # takes are generated in half seconds: on average a quarter second past the shot
+TAKE_SLACK_SECONDS = 1.0  # a kept take may run up to this much past that: its tail is cut
 TAKE_HOLD_SECONDS = 1.0  # or fall this much short: its last frame is held, and the take record says so
 
 
 def take_lengths(frames: int, fps: int) -> list[int]:
     """The frame counts a take of a `frames`-long shot may have, in order of preference; the first is the one to
-    generate: the shot rounded up to whole seconds. A take is a picture of the shot's content, not of its exact
+    generate: the shot rounded up to half seconds. A take is a picture of the shot's content, not of its exact
     length, so after a line edit moves the shot's length a take already made is kept — cut at the shot's end
-    when it runs up to TAKE_SLACK_SECONDS past the shot's whole second, or holding its last frame when it falls
-    up to TAKE_HOLD_SECONDS short — instead of generating (on a model API, paying for) a new one, and its review
-    verdict stays with it. Whole seconds are also what video APIs sell. A person who wants a take of the new
-    length asks for a redo."""
-    first = math.ceil(frames / fps) * fps
-    longer = [first + k * fps for k in range(1, TAKE_SLACK_SECONDS + 1)]
-    shorter = [n for n in range(first - fps, 0, -fps) if frames - n <= TAKE_HOLD_SECONDS * fps]
+    when it runs up to TAKE_SLACK_SECONDS past that, or holding its last frame when it falls up to
+    TAKE_HOLD_SECONDS short — instead of generating (on a model API, paying for) a new one, and its review
+    verdict stays with it. A person who wants a take of the new length asks for a redo. (Video APIs sell whole
+    seconds: the cloud skill asks for the allowed length that covers the take and cuts it.)"""
+    step = max(1, round(fps * TAKE_STEP_SECONDS))
+    first = math.ceil(frames / step) * step
+    longer = [first + k * step for k in range(1, round(TAKE_SLACK_SECONDS * fps / step) + 1)]
+    shorter = [n for n in range(first - step, 0, -step) if frames - n <= TAKE_HOLD_SECONDS * fps]
     return [first, *longer, *shorter]
 
 

@@ -9,7 +9,6 @@ and every call leaves a usage record attributed to its run, episode, shot, line 
 """
 
 # No `from __future__ import annotations`: a served run re-validates the flow's parameters in its own process.
-import contextlib
 import time
 import uuid
 from decimal import Decimal
@@ -24,6 +23,7 @@ from microdrama.config import ProjectConfig
 from microdrama.consistency import character_consistency
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
 from microdrama.pipelines.reporting import echo_and_log, publish_artifacts
+from microdrama.pipelines.steps import gpu_slot, resolve, submit_or_reuse
 from microdrama.quote import Budget, shared_budget
 from microdrama.run import (
     OPENING_SECONDS,
@@ -76,22 +76,11 @@ def qa_line(run: Run, screenplay: Screenplay, line: SpokenLine, dubbed: DubbedLi
     return run.check_dub(line, screenplay, dubbed)
 
 
-@task(name="storyboard", cache_policy=NO_CACHE)
-def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float]) -> StoryboardOutput:
-    return run.stage("storyboard", StoryboardInput(screenplay=screenplay, line_durations=durations,
-                                                   fps=run.config.render.fps), task_name="storyboard")
-
-
-@contextlib.contextmanager
-def gpu_slot(run: Run):
-    """Bound renders here and, across workers, by the run's global concurrency limit (per GPU or API account)."""
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(run.render_slots)
-        if name := run.concurrency_name():
-            from prefect.concurrency.sync import concurrency
-
-            stack.enter_context(concurrency(name, occupy=1, strict=False))
-        yield
+@task(name="storyboard", task_run_name="storyboard{suffix}", cache_policy=NO_CACHE)
+def make_storyboard(run: Run, screenplay: Screenplay, durations: dict[str, float], sheet: bool = True,
+                    suffix: str = "") -> StoryboardOutput:
+    return run.stage("storyboard", StoryboardInput(screenplay=screenplay, line_durations=durations, contact_sheet=sheet,
+                                                   fps=run.config.render.fps), task_name="storyboard" + suffix)
 
 
 @task(name="character-reference", task_run_name="reference {character.id}", cache_policy=NO_CACHE)
@@ -231,9 +220,10 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
                      f"{sum(scores) / max(1, len(scores)):.2f}, {sum(q.flagged for q in qa.lines)} flagged, "
                      f"{sum(q.resynthesised for q in qa.lines)} re-dubbed")
 
-    # 4. Storyboard: shots timed from the measured lines, frame-exact, with a contact sheet.
-    board_out = make_storyboard(run, screenplay, {k: v.duration_s for k, v in dubbed.items()})
-    board = board_out.storyboard
+    # 4. Storyboard: shots timed from the measured lines, frame-exact; its contact sheet is drawn beside the cut.
+    durations = {k: v.duration_s for k, v in dubbed.items()}
+    board = make_storyboard(run, screenplay, durations, sheet=False).storyboard
+    board_out = make_storyboard.submit(run, screenplay, durations, suffix=" sheet")
     run.progress(f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
     # 5. Subtitles; the sound, mixed beside the pictures (licensed beds under their scenes, ducked under the
@@ -246,25 +236,29 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
         ref_futures = {c.id: character_reference.submit(run, c) for c in series.characters}
         references = {cid: f.result() for cid, f in ref_futures.items()}
         run.progress(f"character references: {', '.join(references)}")
-    shot_futures = {ts.shot.id: render_shot.submit(run, ts, [series.character(c) for c in ts.shot.characters],
-                                                   series.language, references) for ts in board.shots}
+    cast = {ts.shot.id: [series.character(c) for c in ts.shot.characters] for ts in board.shots}
+    shot_futures = {ts.shot.id: submit_or_reuse(render_shot, run.shot_held(ts, cast[ts.shot.id], series.language,
+                                                references), run, ts, cast[ts.shot.id], series.language, references)
+                    for ts in board.shots}  # a step the store holds is read in place (pipelines/steps.py)
     consistency = check_consistency.submit(board, shot_futures)  # identity across shots, read beside the cut
 
     # 6. The cut: shots finished as their clips arrive, joined with the sound by copy (segmented); or one encode.
     clips: dict[str, ShotClip] = {}
     if config.render.mode == "segmented":
-        finish_futures = {ts.shot.id: finish_shot.submit(run, ts, subs, shot_futures[ts.shot.id], series.language)
+        finish_futures = {ts.shot.id: submit_or_reuse(finish_shot, run.finish_held(ts, subs, shot_futures[ts.shot.id],
+                                                                                  series.language),
+                                                      run, ts, subs, shot_futures[ts.shot.id], series.language)
                           for ts in board.shots}
         segments = {}
         for i, (shot_id, fut) in enumerate(finish_futures.items(), 1):
-            clips[shot_id] = shot_futures[shot_id].result()
-            segments[shot_id] = fut.result().video
+            clips[shot_id] = resolve(shot_futures[shot_id])
+            segments[shot_id] = resolve(fut).video
             run.progress(f"[shot {i}/{len(board.shots)}] {shot_id} {board.shot(shot_id).duration_s:.2f}s "
                          f"({clips[shot_id].source}) rendered and finished")
         cut = assemble_cut(run, board, segments, sound.result())
     else:
         for i, (shot_id, fut) in enumerate(shot_futures.items(), 1):
-            clips[shot_id] = fut.result()
+            clips[shot_id] = resolve(fut)
             run.progress(f"[visuals {i}/{len(board.shots)}] {shot_id} {board.shot(shot_id).duration_s:.2f}s "
                          f"({clips[shot_id].source})")
         run.progress("compose: encoding the final cut…")
@@ -272,7 +266,7 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
                           subs.ass if config.subtitles.burn_in else None)
 
     # 7. Publish under stable names, then label every published file and read the labels back.
-    video = run.publish_outputs(screenplay, board_out, dubbed, subs, cut, source)
+    video = run.publish_outputs(screenplay, board_out.result(), dubbed, subs, cut, source)
     label_reports: list[dict] = []
     if config.labels.enabled:
         run.progress("labels: TC260 metadata" + (" + C2PA" if config.labels.signing else "") + ", then check…")
@@ -309,10 +303,11 @@ def _write_and_dub(run: Run, material: Brief | Screenplay, voice_bank: Path | No
     lines = screenplay.spoken_lines()
     run.progress(f"screenplay: {screenplay.episode.title} — {sum(1 for _ in screenplay.shots())} shots, "
                  f"{len(lines)} lines")
-    dub_futures = [dub_line.submit(run, screenplay, ln) for ln in lines]
+    dub_futures = [submit_or_reuse(dub_line, run.holds(*run.dub_step(ln, screenplay)), run, screenplay, ln)
+                   for ln in lines]
     dubbed: dict[str, DubbedLine] = {}
     for i, fut in enumerate(dub_futures, 1):
-        out = fut.result()
+        out = resolve(fut)
         dubbed[out.line_id] = out
         run.progress(f"[dub {i}/{len(lines)}] {out.line_id} {out.duration_s:.2f}s ({out.voice})")
     return screenplay, dubbed

@@ -1,23 +1,24 @@
 """Stage contracts: the lengths a take of a shot may have, and the shot a take is generated from."""
 
 from microdrama.domain import CameraMove, Line, Shot, ShotSize, TimedShot
-from microdrama.stages import TAKE_HOLD_SECONDS, TAKE_SLACK_SECONDS, take_lengths, take_shot
+from microdrama.stages import TAKE_HOLD_SECONDS, TAKE_SLACK_SECONDS, TAKE_STEP_SECONDS, take_lengths, take_shot
 
 
-def test_a_take_is_generated_in_the_whole_seconds_that_cover_its_shot():
+def test_a_take_is_generated_in_the_half_seconds_that_cover_its_shot():
     assert take_lengths(286, 30)[0] == 300
-    assert take_lengths(270, 30)[0] == 270  # already whole: nothing to add
-    assert take_lengths(1, 30)[0] == 30
+    assert take_lengths(270, 30)[0] == 270  # already a whole number of half seconds: nothing to add
+    assert take_lengths(271, 30)[0] == 285
+    assert take_lengths(1, 30)[0] == 15
 
 
 def test_a_kept_take_may_run_a_second_longer_or_fall_up_to_the_hold_short():
-    assert TAKE_SLACK_SECONDS == 1 and TAKE_HOLD_SECONDS == 1.0
-    assert take_lengths(286, 30) == [300, 330, 270]  # 270 is 16 frames (0.53 s) short: held
-    assert take_lengths(270, 30) == [270, 300, 240]  # 240 is exactly a second short
-    assert take_lengths(20, 30) == [30, 60]  # no take is shorter than a second
+    assert (TAKE_STEP_SECONDS, TAKE_SLACK_SECONDS, TAKE_HOLD_SECONDS) == (0.5, 1.0, 1.0)
+    assert take_lengths(286, 30) == [300, 315, 330, 285, 270]  # 270 is 16 frames (0.53 s) short: held
+    assert take_lengths(270, 30) == [270, 285, 300, 255, 240]  # 240 is exactly a second short
+    assert take_lengths(20, 30) == [30, 45, 60, 15]  # 15 holds 5 frames; nothing shorter than half a second
     for frames in range(1, 400):
         lengths = take_lengths(frames, 30)
-        assert all(n % 30 == 0 and n - frames <= 60 and frames - n <= 30 for n in lengths)
+        assert all(n % 15 == 0 and n - frames < 45 and frames - n <= 30 for n in lengths)
 
 
 def test_the_shot_a_take_is_generated_from_has_no_lines_cues_or_place_in_the_episode():

@@ -74,8 +74,8 @@ def test_run_folder_holds_every_artifact_and_a_manifest(rendered):
 def test_second_run_reuses_every_step(rendered, prefect):
     root, source, _ = rendered
     again = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
-    # dub, board, shots, subs, finish, mix, assemble
-    assert again.steps_run == 0 and again.steps_cached == 4 + 1 + 3 + 1 + 3 + 1 + 1
+    # dub, board (timed, then its contact sheet), shots, subs, finish, mix, assemble
+    assert again.steps_run == 0 and again.steps_cached == 4 + 2 + 3 + 1 + 3 + 1 + 1
 
 
 def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
@@ -91,7 +91,7 @@ def test_editing_one_line_redoes_only_what_it_touches(rendered, prefect):
     summary = prefect(source=source, config=ProjectConfig(project_code="RD-TEST"), out_dir=root / "out", run_name="ep1")
     redone = sorted((u.task, u.shot_id or "") for u in summary.usage if not u.cached)
     assert redone == [("assemble", ""), ("dub-line", "s01"), ("finish-shot", "s01"), ("mix", ""),
-                      ("render-shot", "s01"), ("storyboard", ""), ("subtitles", "")]
+                      ("render-shot", "s01"), ("storyboard", ""), ("storyboard sheet", ""), ("subtitles", "")]
 
 
 def test_a_line_edit_that_keeps_its_shot_within_the_take_keeps_the_take_and_its_verdict(rendered, prefect):
@@ -112,7 +112,7 @@ def test_a_line_edit_that_keeps_its_shot_within_the_take_keeps_the_take_and_its_
     before = {t["shot_id"]: t for t in json.loads((run_dir / "manifest.json").read_text())["takes"]["takes"]}
     ReviewLog.record(run_dir, shot_id="s02", take=1, key=before["s02"]["key"], verdict="approved", by="editor")
     edited = copy.deepcopy(TINY_SCREENPLAY)
-    edited["episode"]["scenes"][0]["shots"][1]["lines"][0]["text"] = "我回来了，赵总。"
+    edited["episode"]["scenes"][0]["shots"][1]["lines"][0]["text"] = "我又回来了。"
     (root / "kept.yaml").write_text(yaml.safe_dump(edited, allow_unicode=True), encoding="utf-8")
     summary = prefect(source=root / "kept.yaml", config=config, out_dir=root / "out", run_name="ep1")
 

@@ -61,8 +61,9 @@ def test_editing_a_line_re_renders_only_what_it_touches(studio, out):
     shots = {u["shot_id"]: u["cached"] for u in after["usage"] if u["task"] == "render-shot"}
     assert shots == {"s01": True, "s02": False, "s03": True}  # only the shot the longer line stretches
     assert after["run_id"] != before["run_id"]
-    # run: the line, the board, the subtitles, the mix, its shot (render, finish), the join; the other 7 reused
-    assert (after["timings"]["steps_run"], after["timings"]["steps_cached"]) == (7, 7)
+    # run: the line, the board (timed, and its contact sheet), the subtitles, the mix, its shot (render, finish),
+    # the join; the other 7 reused
+    assert (after["timings"]["steps_run"], after["timings"]["steps_cached"]) == (8, 7)
     assert any("s02-l1" in line for line in job.lines)  # the progress the page streams
 
 
