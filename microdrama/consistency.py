@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
@@ -85,6 +86,29 @@ def embedder(model_dir: str | Path | None = None) -> tuple[Callable[[np.ndarray]
         return embedding, COLOUR, note
 
 
+_embeddings: dict[tuple, np.ndarray] = {}
+_embeddings_lock = threading.Lock()
+EMBEDDINGS_KEPT = 256
+
+
+def clip_embedding(clip: str, embed: Callable[[np.ndarray], np.ndarray], method: str) -> np.ndarray:
+    """The embedding of a clip's middle frame. A warm process (the studio) re-checks every shot after each edit,
+    so embeddings are kept by the clip's path, size and modification time (a store file never changes in place)
+    and the method: an edit pays only for the shots it changed."""
+    path = Path(clip)
+    stat = path.stat()
+    key = (method, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _embeddings_lock:
+        if key in _embeddings:
+            return _embeddings[key]
+    vec = embed(middle_frame(clip))
+    with _embeddings_lock:
+        _embeddings[key] = vec
+        while len(_embeddings) > EMBEDDINGS_KEPT:
+            _embeddings.pop(next(iter(_embeddings)))
+    return vec
+
+
 def character_consistency(shots: list[tuple[list[str], str]],
                           model_dir: str | Path | None = None) -> dict[str, dict]:
     """shots: (character ids on screen, clip path). Per character: shots, mean similarity and the method.
@@ -92,13 +116,11 @@ def character_consistency(shots: list[tuple[list[str], str]],
     `model_dir`: a CLIP vision model folder; default: $MICRODRAMA_IDENTITY_MODEL; neither: the colour proxy.
     """
     embed, method, note = embedder(model_dir)
-    cache: dict[str, np.ndarray] = {}
     per_char: dict[str, list[np.ndarray]] = {}
     for chars, clip in shots:
-        if clip not in cache:
-            cache[clip] = embed(middle_frame(clip))
+        vec = clip_embedding(clip, embed, method)
         for c in chars:
-            per_char.setdefault(c, []).append(cache[clip])
+            per_char.setdefault(c, []).append(vec)
     report = {}
     for c, vecs in per_char.items():
         sims = [float(a @ b) for a, b in combinations(vecs, 2)]

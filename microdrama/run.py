@@ -422,7 +422,7 @@ class Run:
         self.records: list[UsageRecord] = []
         self.music: list[MusicBed] = []  # the beds under this cut, for the manifest
         self.sound: MixedSound | None = None  # the mix stage's output: its meter reading goes in the manifest
-        self._extras: Future | None = None  # covers and stems, written beside the labels (publish_outputs)
+        self._extras: list[Future] = []  # covers and stems, written beside the labels (publish_outputs)
         self.writing: dict[str, Any] = {}  # how the screenplay was written and fitted, for the manifest
         self.voices_note: str | None = None  # which speakers fall back to espeak-ng, for the manifest
         self.cast: list[dict[str, Any]] = []  # who speaks with which voice (and on whose consent), for the manifest
@@ -764,20 +764,24 @@ class Run:
         publish(subs.ass, self.dir / "episode.ass")
         # Covers and stems label and check their own files: they are written beside the cut's labels, and
         # the filing packs and the manifest wait for them (`extras_written`).
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdrama-extras")
-        self._extras = pool.submit(self._write_extras, screenplay, board.storyboard, dubbed, cut)
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="microdrama-extras")
+        self._extras = [pool.submit(self._write_covers_and_plan, screenplay, board.storyboard, cut),
+                        pool.submit(self._write_stems, screenplay, board.storyboard, dubbed, cut)]
         pool.shutdown(wait=False)
         return publish(cut.video, self.dir / "episode.mp4")
 
-    def _write_extras(self, screenplay: Screenplay, board: Storyboard, dubbed: dict[str, DubbedLine],
-                      cut: FinalCut) -> None:
-        from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
+    def _write_stems(self, screenplay: Screenplay, board: Storyboard, dubbed: dict[str, DubbedLine],
+                     cut: FinalCut) -> None:
         from microdrama.export import clips_in_cut
         from microdrama.stems import write_stems  # stems/: clean picture, dialogue, music, mix (render.stems)
 
-        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id)
         write_stems(self.dir, board, clips_in_cut(self.take_log), {k: d.audio for k, d in dubbed.items()},
                     self.music, self.config, mix=cut.dialogue_wav, run_id=self.id, title=screenplay.series.title)
+
+    def _write_covers_and_plan(self, screenplay: Screenplay, board: Storyboard, cut: FinalCut) -> None:
+        from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
+
+        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id)
         if (per_minute := self._per_finished_minute(self.cost(cut.duration_s))) is not False:
             from microdrama.filing import plan_pack, write_pack  # the plan needs the cost, not the labels
 
@@ -790,27 +794,18 @@ class Run:
 
     def extras_written(self) -> None:
         """Wait for the covers and stems `publish_outputs` started; their error, if any, is the run's."""
-        extras, self._extras = self._extras, None
-        if extras is not None:
-            extras.result()
+        extras, self._extras = self._extras, []
+        for future in extras:  # every one finishes before the first error, if any, is raised
+            future.exception()
+        for future in extras:
+            future.result()
 
     def label_outputs(self, files: list[Path], title: str) -> list[dict[str, Any]]:
         """Embed TC260 metadata (and C2PA credentials when configured) in every published file, then
         read everything back: a file that fails its label check stops the run before it is declared done."""
-        from microdrama.labels.apply import label_file
-        from microdrama.labels.check import check_file
+        from microdrama.labels.apply import label_and_check
 
-        cfg = self.config.labels
-        trust = cfg.signing.trust_anchors if cfg.signing else None
-
-        def label_and_check(path: Path):
-            label_file(path, cfg, produce_id=f"{self.id}-{path.stem}", title=title)
-            return check_file(path, require_c2pa=cfg.require_c2pa, trust_anchors=trust)
-
-        # Files are independent and most of the work is ffmpeg and decoding, so they go in parallel; a C2PA
-        # signer is one object, so signed files go one at a time.
-        with ThreadPoolExecutor(max_workers=1 if cfg.signing else 4, thread_name_prefix="microdrama-labels") as pool:
-            reports = list(pool.map(label_and_check, files))
+        reports = label_and_check(files, self.config.labels, lambda path: f"{self.id}-{path.stem}", title)
         failed = [r for r in reports if not r.ok]
         if failed:
             detail = "; ".join(f"{Path(r.path).name}: " + ", ".join(c.clause for c in r.clauses if not c.ok)

@@ -155,19 +155,14 @@ def write_stems(run_dir: Path, storyboard: Storyboard, clips: dict[str, str], li
 def label_stems(paths: list[Path], labels, run_id: str, title: str = "") -> list[dict]:
     """TC260 metadata (and C2PA when configured) on every stem, read back; the clean picture is checked
     without the visible-mark clause (it has none by design)."""
-    from microdrama.labels.apply import label_file
-    from microdrama.labels.check import check_file
+    from microdrama.labels.apply import label_and_check
 
-    reports = []
-    for path in paths:
-        label_file(path, labels, produce_id=f"{run_id}-stem-{path.stem}", title=title)
-        report = check_file(path, require_c2pa=labels.require_c2pa, visible=False,
-                            trust_anchors=labels.signing.trust_anchors if labels.signing else None)
+    reports = label_and_check(paths, labels, lambda path: f"{run_id}-stem-{path.stem}", title, visible=False)
+    for path, report in zip(paths, reports):
         if not report.ok:
             failed = ", ".join(c.clause for c in report.clauses if not c.ok)
             raise RenderError(f"label check failed for stems/{path.name}: {failed}")
-        reports.append(report.as_dict())
-    return reports
+    return [r.as_dict() for r in reports]
 
 
 def _write_readme(folder: Path, written: list[Path], config) -> None:

@@ -72,3 +72,25 @@ def test_a_configured_clip_model_measures_and_is_labelled(shots, tiny_clip, monk
 def test_a_folder_that_is_not_a_model_falls_back_with_the_reason(shots, tmp_path):
     report = character_consistency(shots, model_dir=tmp_path / "nothing-here")
     assert report["lin"]["method"] == COLOUR and "has no config.json" in report["lin"]["note"]
+
+
+def test_a_warm_process_embeds_each_clip_once_until_the_file_changes(shots, tmp_path, monkeypatch):
+    """The studio re-checks every shot after each edit: a clip already embedded is not decoded again, and a
+    clip rewritten at the same path (another size or time) is."""
+    import os
+
+    import microdrama.consistency as consistency
+
+    monkeypatch.delenv(ENV_IDENTITY_MODEL, raising=False)
+    decoded = []
+    real = consistency.middle_frame
+    monkeypatch.setattr(consistency, "middle_frame", lambda clip: decoded.append(clip) or real(clip))
+    first = character_consistency(shots)
+    assert sorted(decoded) == sorted({clip for _, clip in shots})  # each clip once, even when shared
+    decoded.clear()
+    assert character_consistency(shots) == first and decoded == []
+    changed = shots[2][1]
+    clip_of(changed, (200, 40, 40), (30, 30))  # now what b shows, written again at the same path
+    os.utime(changed, ns=(1, 1))
+    again = character_consistency(shots)
+    assert decoded == [changed] and again["zhao"]["mean_similarity"] > first["zhao"]["mean_similarity"] + 0.5

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -45,3 +47,20 @@ def label_file(path: Path, config: LabelsConfig, produce_id: str, title: str = "
     if config.signing:
         sign_file(path, config.signing, title or path.name, config.producer_code)
     return label
+
+
+def label_and_check(paths: list[Path], config: LabelsConfig, produce_id: Callable[[Path], str], title: str = "",
+                    visible: bool = True) -> list:
+    """Label every file, then read each back (`check_file`); the reports in the order of `paths`. Files are
+    independent and most of the work is ffmpeg and decoding, so they go in parallel; a C2PA signer is one
+    object, so signed files go one at a time."""
+    from microdrama.labels.check import check_file
+
+    trust = config.signing.trust_anchors if config.signing else None
+
+    def one(path: Path):
+        label_file(path, config, produce_id=produce_id(path), title=title)
+        return check_file(path, require_c2pa=config.require_c2pa, visible=visible, trust_anchors=trust)
+
+    with ThreadPoolExecutor(max_workers=1 if config.signing else 4, thread_name_prefix="microdrama-labels") as pool:
+        return list(pool.map(one, paths))
