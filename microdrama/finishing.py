@@ -240,10 +240,12 @@ def _ebur128_summary(stderr: str, name: str) -> dict[str, float]:
     return {k: float(m.group(1)) for k, m in found.items()}
 
 
-def check_takes_fit(storyboard: Storyboard, clips: dict[str, str], field: str) -> dict[str, int]:
-    """shot id -> frames of its clip, each checked to fit its shot: a take may run past the shot (its tail is
-    cut) or fall up to TAKE_HOLD_SECONDS short (its last frame is held), see `stages.take_lengths`."""
-    frames = {ts.shot.id: clip_facts(clips[ts.shot.id])[1] for ts in storyboard.shots}
+def check_takes_fit(storyboard: Storyboard, clips: dict[str, str], field: str,
+                    frames: dict[str, int] | None = None) -> dict[str, int]:
+    """shot id -> frames of its clip (read here unless `frames` has them), each checked to fit its shot: a take
+    may run past the shot (its tail is cut) or fall up to TAKE_HOLD_SECONDS short (its last frame is held), see
+    `stages.take_lengths`."""
+    frames = frames or {ts.shot.id: clip_facts(clips[ts.shot.id])[1] for ts in storyboard.shots}
     short = [f"{ts.shot.id} ({frames[ts.shot.id]} of {ts.frames} frames)" for ts in storyboard.shots
              if ts.frames - frames[ts.shot.id] > TAKE_HOLD_SECONDS * storyboard.fps]
     if short:

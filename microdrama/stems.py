@@ -43,8 +43,8 @@ def join_picture(board: Storyboard, clips: dict[str, str], out: Path, encode, cl
         raise InputError(f"stems: no clean clip in the store for shot(s) {', '.join(missing)} (was out/.store "
                          "cleaned?); render the episode again, or set render.stems: false")
     paths = [str(Path(clips[ts.shot.id]).resolve()) for ts in board.shots]
-    check_takes_fit(board, clips, "stems")
     facts = [clip_facts(p) for p in paths]
+    check_takes_fit(board, clips, "stems", {ts.shot.id: n for (_, n), ts in zip(facts, board.shots)})
     spec = facts[0][0]
     total = sum(ts.frames for ts in board.shots)
     scratch = out.parent / f".{out.stem}.parts"
