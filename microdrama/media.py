@@ -5,6 +5,7 @@ No system package is needed: `pip install microdrama` brings everything the CPU 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -21,6 +22,22 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+# The episode flow renders and finishes up to this many shots at once (its task runner's workers).
+PARALLEL_SHOTS = 4
+
+
+@lru_cache(maxsize=1)
+def shot_threads() -> int:
+    """Threads for one shot's decode and x264 encode: its share of this process's cores, since shots are
+    encoded PARALLEL_SHOTS at a time. ffmpeg's default gives every encode all the cores (x264: 1.5 frame
+    threads per core), which on a small machine only adds switching: on 2 cores, two finishes at once took
+    3.1 s with the default and 2.4 s with one thread each (benchmarks/studio.py shows the effect on a render).
+    The picture is the same either way; x264 threads trade a little speed, not quality. Callers pass it
+    as `-threads` both before `-i` (the decoder) and before the output (the encoder)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // PARALLEL_SHOTS)
 
 
 @lru_cache(maxsize=1)

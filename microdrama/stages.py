@@ -355,7 +355,8 @@ class MixedSound(StageModel):
     aac: str = Field(description="the same sound as AAC in an .m4a")
     duration_s: float
     loudness: dict[str, float] | None = Field(
-        None, description="integrated LUFS and true peak dBTP, read on the AAC the cut carries; None when silent")
+        None, description="integrated LUFS and true peak dBTP, read on the mastered sound as it goes into the AAC "
+        "encoder (the AAC the cut carries reads the same within 0.1 LU); None when silent")
 
 
 class AssembleInput(StageModel):

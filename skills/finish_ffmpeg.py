@@ -14,7 +14,7 @@ from pathlib import Path
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.finishing import build_ass, overlay_filters
-from microdrama.media import run_ffmpeg
+from microdrama.media import run_ffmpeg, shot_threads
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import TAKE_HOLD_SECONDS, FinishedShot, FinishInput, NoOptions
 
@@ -52,8 +52,11 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
             filters.insert(0, "tpad=stop_mode=clone:stop=-1")  # its last frame, for as long as -frames:v asks
         out = ctx.path(f"{inputs.shot_id}.mp4")
         with atomic_path(out) as tmp:
-            run_ffmpeg(["-i", str(Path(inputs.clip).resolve()), "-vf", ",".join(filters) + ",format=yuv420p",
-                        "-frames:v", str(inputs.frames), "-r", str(enc.fps), "-c:v", "libx264", "-preset", enc.preset,
+            threads = str(shot_threads())
+            run_ffmpeg(["-threads", threads, "-i", str(Path(inputs.clip).resolve()),
+                        "-filter_threads", threads, "-vf", ",".join(filters) + ",format=yuv420p",
+                        "-frames:v", str(inputs.frames), "-r", str(enc.fps),
+                        "-c:v", "libx264", "-threads", threads, "-preset", enc.preset,
                         "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-an", tmp.name],
                        cwd=ctx.work_dir, what=f"finishing shot {inputs.shot_id}")
         return FinishedShot(shot_id=inputs.shot_id, video=str(out), frames=inputs.frames), {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from microdrama.errors import RenderError
 from microdrama.files import atomic_path
-from microdrama.finishing import AAC, check_sound_sources, measure_loudness, mix_dialogue
-from microdrama.media import probe, run_ffmpeg
+from microdrama.finishing import AAC, check_sound_sources, filter_and_measure, mix_dialogue
+from microdrama.media import probe
 from microdrama.skill import Skill, SkillContext
 from microdrama.speech import read_wav
 from microdrama.stages import MixedSound, MixInput, NoOptions
@@ -23,7 +23,7 @@ from microdrama.stages import MixedSound, MixInput, NoOptions
 class FfmpegMixer(Skill[MixInput, MixedSound, NoOptions]):
     name = "mix-ffmpeg"
     stage = "mix"
-    version = "1"
+    version = "2"  # 2: loudness read on the sound going into the AAC encoder, in the same process
     backend = "numpy placement + ffmpeg compressor/limiter to an EBU R128 target + AAC (fast coder)"
     description = "Lays every line at its cue and the music under it, masters the sum to a loudness target, as WAV and AAC."
     Input = MixInput
@@ -38,19 +38,21 @@ class FfmpegMixer(Skill[MixInput, MixedSound, NoOptions]):
         mix_dialogue(board, inputs.line_audio, wav, inputs.audio_label, inputs.loudness, inputs.music)
         aac = ctx.path(f"{inputs.basename}.mix.m4a")
         with atomic_path(aac) as tmp:
-            run_ffmpeg(["-i", wav.name, "-map", "0:a", *AAC, "-f", "mp4", tmp.name], cwd=ctx.work_dir,
-                       what="encoding the mix as AAC")
+            loudness = _encode_and_measure(wav, tmp)
             if probe(tmp).audio_streams != 1:
                 raise RenderError("encoding the mix as AAC wrote no audio stream")
         rate, samples = read_wav(wav)
-        sound = MixedSound(wav=str(wav), aac=str(aac), duration_s=round(samples.size / rate, 4),
-                           loudness=_loudness(aac))
+        sound = MixedSound(wav=str(wav), aac=str(aac), duration_s=round(samples.size / rate, 4), loudness=loudness)
         return sound, {"audio_seconds": sound.duration_s, "lines_mixed": float(len(board.cues()))}
 
 
-def _loudness(aac: Path) -> dict[str, float] | None:
-    """The encoded sound as the cut carries it (by copy), read by ffmpeg's R128 meter; None when silent."""
+def _encode_and_measure(wav: Path, aac: Path) -> dict[str, float] | None:
+    """Encode the mix as AAC and read R128 loudness on the sound going into the encoder, in one ffmpeg process
+    (a second process reading the AAC back cost 0.27 CPU-s on every edit). At 128 kb/s the two readings agree
+    within 0.1 LU (tests/skills/test_mix_ffmpeg.py measures both). None when the mix is silent."""
     try:
-        return measure_loudness(aac)
-    except RenderError:
-        return None
+        return filter_and_measure(wav, aac, "anull", encode=AAC, what="encoding the mix as AAC")
+    except RenderError as exc:
+        if "is silent" in str(exc):
+            return None
+        raise

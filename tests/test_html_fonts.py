@@ -28,6 +28,13 @@ def test_the_face_holds_exactly_the_pages_characters_and_is_small():
     assert len(page) < 60_000  # a few dozen CJK glyphs, not the 8 MB font
 
 
+def test_the_face_keeps_its_outlines_metrics_and_licence_but_not_layout_tables():
+    font = _embedded_font(embed_font(PAGE.format(FONT_STACK)))
+    assert {"CFF ", "cmap", "hmtx", "name"} <= set(font.keys())
+    assert not {"GSUB", "GPOS", "vmtx"} & set(font.keys())  # a horizontal page does not use them
+    assert "SIL Open Font License" in " ".join(str(r) for r in font["name"].names)
+
+
 def test_the_face_comes_first_in_the_stack_and_right_after_the_charset():
     page = embed_font(PAGE.format(FONT_STACK))
     assert FONT_STACK.startswith(f"'{FAMILY}'")

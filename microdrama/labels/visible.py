@@ -8,6 +8,8 @@ clear of subtitles. A band's height is the ink height of the label text, which m
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,8 +66,48 @@ def text_band_height(gray: np.ndarray) -> int:
     return best
 
 
+_measured: dict[tuple, tuple[list[LabelSample], int]] = {}
+_measured_lock = threading.Lock()
+MEASURED_KEPT = 64
+
+
 def measure(path: str | Path, until_s: float = 2.0, step_s: float = 0.5) -> tuple[list[LabelSample], int]:
-    """Label heights at 0, step, 2*step … until_s, and the frame's shorter side."""
+    """Label heights at 0, step, 2*step … until_s, and the frame's shorter side.
+
+    Decoding is deterministic, so the reading is kept per process by the hash of the packets it decodes from:
+    a re-cut whose opening shot did not change (most edits in the studio) is not decoded again."""
+    key = (_opening_packets_hash(path, until_s + 0.5), until_s, step_s)
+    with _measured_lock:
+        if key in _measured:
+            return _measured[key]
+    result = _decode_and_measure(path, until_s, step_s)
+    with _measured_lock:
+        _measured[key] = result
+        while len(_measured) > MEASURED_KEPT:
+            _measured.pop(next(iter(_measured)))
+    return result
+
+
+def _opening_packets_hash(path: str | Path, until_s: float) -> str:
+    """The hash of the video stream's set-up and of every packet decoded before `until_s` (a frame shown by then
+    is decoded from packets whose decode time is no later than its presentation time)."""
+    import av
+
+    h = hashlib.sha256()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        h.update(f"{ctx.name}|{ctx.width}x{ctx.height}|{ctx.pix_fmt}|{stream.time_base}|".encode())
+        h.update(bytes(ctx.extradata or b""))
+        for packet in container.demux(stream):
+            if packet.dts is not None and float(packet.dts * stream.time_base) > until_s:
+                break
+            h.update(f"|{packet.pts}|{packet.dts}|{int(packet.is_keyframe)}|".encode())
+            h.update(bytes(packet))
+    return h.hexdigest()
+
+
+def _decode_and_measure(path: str | Path, until_s: float, step_s: float) -> tuple[list[LabelSample], int]:
     import av
 
     wanted = [round(i * step_s, 3) for i in range(int(until_s / step_s) + 1)]

@@ -69,6 +69,24 @@ def test_a_too_small_mark_fails(parts, tmp_path):
     assert not check_file(small).clauses[0].ok
 
 
+def test_a_cut_with_the_same_opening_is_not_decoded_again_and_a_changed_one_is(parts, tmp_path, monkeypatch):
+    """The reading is kept by the hash of the packets it decodes from (the studio re-checks after every edit)."""
+    import shutil
+
+    from microdrama.labels import visible
+
+    video = compose(parts, "kept", mark=AiMark(seconds=2.5))
+    first = measure(video)
+    decoded = []
+    monkeypatch.setattr(visible, "_decode_and_measure", lambda *a: decoded.append(a) or first)
+    copy = shutil.copy(video, tmp_path / "relabelled.mp4")  # another file, the same packets: a re-cut, relabelled
+    assert measure(copy) == first and decoded == []
+    assert measure(copy, until_s=1.0) == first and len(decoded) == 1  # another span is another reading
+    unmarked = compose(parts, "other-opening", mark=AiMark(seconds=2.5), opening_text="备案号 test")
+    measure(unmarked)
+    assert len(decoded) == 2  # a changed opening is decoded
+
+
 def test_text_band_ignores_a_white_sky():
     frame = np.full((400, 300), 250, dtype=np.uint8)  # a blown-out sky fills the top band
     assert text_band_height(frame) == 0
