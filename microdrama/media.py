@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from microdrama.errors import RenderError
 from microdrama.processes import dies_with_parent
@@ -24,20 +25,31 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-# The episode flow renders and finishes up to this many shots at once (its task runner's workers).
-PARALLEL_SHOTS = 4
+_shot_encodes = 0  # per-shot encodes running in this process now
+_shot_encodes_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def shot_threads() -> int:
-    """Threads for one shot's decode and x264 encode: its share of this process's cores, since shots are
-    encoded PARALLEL_SHOTS at a time. ffmpeg's default gives every encode all the cores (x264: 1.5 frame
-    threads per core), which on a small machine only adds switching: on 2 cores, two finishes at once took
-    3.1 s with the default and 2.4 s with one thread each (benchmarks/studio.py shows the effect on a render).
-    The picture is the same either way; x264 threads trade a little speed, not quality. Callers pass it
-    as `-threads` both before `-i` (the decoder) and before the output (the encoder)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // PARALLEL_SHOTS)
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextmanager
+def shot_encode() -> Iterator[str]:
+    """Hold a per-shot encode's place; yields its `-threads` value (for the decoder, the filters and x264): the
+    cores shared by the encodes running now, itself included. ffmpeg's default gives every encode all the cores
+    (x264: 1.5 frame threads each), which only adds switching when shots are rendered side by side: on 2 cores,
+    two finishes at once took 3.1 s with the default and 2.4 s with one thread each, and a lone finish beside the
+    mix ended soonest with 2. The picture is the same either way; threads trade speed, not quality."""
+    global _shot_encodes
+    with _shot_encodes_lock:
+        _shot_encodes += 1
+        threads = max(1, usable_cores() // _shot_encodes)
+    try:
+        yield str(threads)
+    finally:
+        with _shot_encodes_lock:
+            _shot_encodes -= 1
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageOps
 from microdrama.domain import CameraMove, TimedShot
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.media import run_ffmpeg, shot_threads
+from microdrama.media import run_ffmpeg, shot_encode
 from microdrama.panels import draw_scene
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, ShotClip, VisualsInput
@@ -80,8 +80,7 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
         # twice the CPU of the whole encode (a 9-s pan: 3.3 -> 1.7 CPU-s). The overlay stays in YUV as well.
         graph = (f"[0:v]format=yuv420p,{motion_filter(ts.shot.camera_move, ts.frames, w, h, enc.fps)}[bg];"
                  f"[1:v]format=yuva420p[cap];[bg][cap]overlay=0:0:format=yuv420[v]")
-        with atomic_path(out) as tmp:
-            threads = str(shot_threads())
+        with atomic_path(out) as tmp, shot_encode() as threads:
             run_ffmpeg(
                 ["-i", scene_png.name, "-i", caption_png.name, "-filter_complex_threads", threads,
                  "-filter_complex", graph, "-map", "[v]", "-frames:v", str(ts.frames), "-r", str(enc.fps),

@@ -14,7 +14,7 @@ from pathlib import Path
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.finishing import build_ass, overlay_filters
-from microdrama.media import run_ffmpeg, shot_threads
+from microdrama.media import run_ffmpeg, shot_encode
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import TAKE_HOLD_SECONDS, FinishedShot, FinishInput, NoOptions
 
@@ -51,8 +51,7 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
         if inputs.clip_frames and inputs.clip_frames < inputs.frames:  # a kept take, shorter after a line edit
             filters.insert(0, "tpad=stop_mode=clone:stop=-1")  # its last frame, for as long as -frames:v asks
         out = ctx.path(f"{inputs.shot_id}.mp4")
-        with atomic_path(out) as tmp:
-            threads = str(shot_threads())
+        with atomic_path(out) as tmp, shot_encode() as threads:
             run_ffmpeg(["-threads", threads, "-i", str(Path(inputs.clip).resolve()),
                         "-filter_threads", threads, "-vf", ",".join(filters) + ",format=yuv420p",
                         "-frames:v", str(inputs.frames), "-r", str(enc.fps),

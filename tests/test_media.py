@@ -1,0 +1,24 @@
+"""Media helpers: how per-shot encodes share the machine's cores."""
+
+from microdrama import media
+
+
+def test_encodes_side_by_side_share_the_cores_and_a_lone_one_gets_them_all(monkeypatch):
+    monkeypatch.setattr(media, "usable_cores", lambda: 4)
+    with media.shot_encode() as alone:
+        assert alone == "4"
+        with media.shot_encode() as second, media.shot_encode() as third:
+            assert (second, third) == ("2", "1")  # each takes its share of what the running ones leave
+    with media.shot_encode() as later:
+        assert later == "4"  # finished encodes give their place back
+
+
+def test_an_encode_that_fails_gives_its_place_back(monkeypatch):
+    monkeypatch.setattr(media, "usable_cores", lambda: 2)
+    try:
+        with media.shot_encode():
+            raise RuntimeError("ffmpeg failed")
+    except RuntimeError:
+        pass
+    with media.shot_encode() as threads:
+        assert threads == "2"
