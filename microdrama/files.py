@@ -63,6 +63,18 @@ def publish(src: str | Path, dest: str | Path) -> Path:
     return Path(dest)
 
 
+def replace_folder(new: str | Path, dest: str | Path) -> Path:
+    """Put the finished folder `new` where `dest` is, whole: the old one is moved aside, then removed, so `dest`
+    never mixes files of both (a reader sees the old folder or the new one; for an instant, neither)."""
+    new, dest = Path(new), Path(dest)
+    old = dest.with_name(f".{dest.name}.{os.getpid()}-{threading.get_ident()}.old")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

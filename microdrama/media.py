@@ -25,6 +25,8 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+# The episode flow renders and finishes up to this many shots at once (its task runner's workers).
+PARALLEL_SHOTS = 4
 _shot_encodes = 0  # per-shot encodes running in this process now
 _shot_encodes_lock = threading.Lock()
 
@@ -34,13 +36,18 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def x264_threads() -> str:
+    """x264's threads for a per-shot encode: the cores' share of PARALLEL_SHOTS encodes. Fixed per machine, because
+    x264's output depends on its thread count and a resumed run must give the same cut. ffmpeg's default
+    (1.5 frame threads per core for every encode) only adds switching when shots are encoded side by side: on
+    2 cores, two finishes at once took 3.1 s with the default and 2.4 s with one thread each."""
+    return str(max(1, usable_cores() // PARALLEL_SHOTS))
+
+
 @contextmanager
 def shot_encode() -> Iterator[str]:
-    """Hold a per-shot encode's place; yields its `-threads` value (for the decoder, the filters and x264): the
-    cores shared by the encodes running now, itself included. ffmpeg's default gives every encode all the cores
-    (x264: 1.5 frame threads each), which only adds switching when shots are rendered side by side: on 2 cores,
-    two finishes at once took 3.1 s with the default and 2.4 s with one thread each, and a lone finish beside the
-    mix ended soonest with 2. The picture is the same either way; threads trade speed, not quality."""
+    """Hold a per-shot encode's place; yields the `-threads` value for its decoder and filters (which do not change
+    the output): the cores shared by the encodes running now, itself included. Pair it with `x264_threads`."""
     global _shot_encodes
     with _shot_encodes_lock:
         _shot_encodes += 1

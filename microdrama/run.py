@@ -41,7 +41,7 @@ from microdrama.domain import (
     read_yaml,
 )
 from microdrama.errors import BilledError, InputError, MicrodramaError, RenderError
-from microdrama.files import atomic_write_text, publish, sha256_file
+from microdrama.files import atomic_write_text, publish, replace_folder, sha256_file
 from microdrama.finishing import measure_loudness
 from microdrama.ledger.meter import Attribution, Meter
 from microdrama.qa import LineQA, error_rate
@@ -729,7 +729,7 @@ class Run:
     def mark_failed(self, error: BaseException) -> None:
         """Say, in the folder itself, that its files are from an earlier run and why this one stopped."""
         with contextlib.suppress(Exception):  # covers and stems still being written finish first
-            self.extras_written()
+            self.extras_written(keep=False)
         atomic_write_text(self.dir / FAILED_MARKER, (
             f"Run {self.id} failed at {datetime.now(timezone.utc).isoformat(timespec='seconds')}:\n{error}\n\n"
             "The other files in this folder are from an earlier run (or incomplete); there is no manifest.json.\n"
@@ -762,26 +762,43 @@ class Run:
             publish(d.audio, self.dir / "audio" / f"{line_id}.wav")
         publish(subs.srt, self.dir / "episode.srt")
         publish(subs.ass, self.dir / "episode.ass")
-        # Covers and stems label and check their own files: they are written beside the cut's labels, and
-        # the filing packs and the manifest wait for them (`extras_written`).
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="microdrama-extras")
-        self._extras = [pool.submit(self._write_covers_and_plan, screenplay, board.storyboard, cut),
-                        pool.submit(self._write_stems, screenplay, board.storyboard, dubbed, cut)]
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdrama-plan")  # beside the cut's labels
+        self._extras.append(pool.submit(self._write_plan, screenplay, cut))
         pool.shutdown(wait=False)
         return publish(cut.video, self.dir / "episode.mp4")
 
+    def start_extras(self, screenplay: Screenplay, board: Storyboard, dubbed: dict[str, DubbedLine],
+                     takes: Callable[[], object], sound: Callable[[], MixedSound]) -> None:
+        """Covers and stems need the takes (`takes` waits for them) and the mix (`sound`), not the cut: they are
+        written, labelled and checked beside the last shots' finishing, in hidden folders that replace covers/ and
+        stems/ once the cut is published (`extras_written`) and are dropped if the run fails."""
+        for stale in [*self.dir.glob(".covers.*"), *self.dir.glob(".stems.*")]:  # left by a run that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="microdrama-extras")
+        self._extras = [pool.submit(self._write_covers, screenplay, board, takes),
+                        pool.submit(self._write_stems, screenplay, board, dubbed, takes, sound)]
+        pool.shutdown(wait=False)
+
+    def _staged(self, folder: str) -> Path:
+        return self.dir / f".{folder}.{self.id}"
+
     def _write_stems(self, screenplay: Screenplay, board: Storyboard, dubbed: dict[str, DubbedLine],
-                     cut: FinalCut) -> None:
+                     takes: Callable[[], object], sound: Callable[[], MixedSound]) -> None:
         from microdrama.export import clips_in_cut
         from microdrama.stems import write_stems  # stems/: clean picture, dialogue, music, mix (render.stems)
 
+        takes()
         write_stems(self.dir, board, clips_in_cut(self.take_log), {k: d.audio for k, d in dubbed.items()},
-                    self.music, self.config, mix=cut.dialogue_wav, run_id=self.id, title=screenplay.series.title)
+                    self.music, self.config, mix=sound().wav, run_id=self.id, title=screenplay.series.title,
+                    folder=self._staged("stems"))
 
-    def _write_covers_and_plan(self, screenplay: Screenplay, board: Storyboard, cut: FinalCut) -> None:
+    def _write_covers(self, screenplay: Screenplay, board: Storyboard, takes: Callable[[], object]) -> None:
         from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
 
-        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id)
+        takes()
+        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id, folder=self._staged("covers"))
+
+    def _write_plan(self, screenplay: Screenplay, cut: FinalCut) -> None:
         if (per_minute := self._per_finished_minute(self.cost(cut.duration_s))) is not False:
             from microdrama.filing import plan_pack, write_pack  # the plan needs the cost, not the labels
 
@@ -792,11 +809,17 @@ class Run:
         per_minute = Decimal(cost.per_finished_minute) if cost else None
         return False if self.config.filing.budget_rmb is None and per_minute is None else per_minute
 
-    def extras_written(self) -> None:
-        """Wait for the covers and stems `publish_outputs` started; their error, if any, is the run's."""
+    def extras_written(self, keep: bool = True) -> None:
+        """Wait for the covers, stems and plan started beside the cut (their error, if any, is the run's), then
+        put the new covers/ and stems/ in place (`keep`), or drop them (a failed run leaves the old ones)."""
         extras, self._extras = self._extras, []
         for future in extras:  # every one finishes before the first error, if any, is raised
             future.exception()
+        for folder in ("covers", "stems"):
+            staged = self.dir / f".{folder}.{self.id}"
+            if keep and staged.is_dir() and all(f.exception() is None for f in extras):
+                replace_folder(staged, self.dir / folder)
+            shutil.rmtree(staged, ignore_errors=True)
         for future in extras:
             future.result()
 
@@ -902,7 +925,8 @@ class Run:
             skills[stage] = {"skill": cls.name, "version": cls.version, "backend": cls.backend}
         artifacts = {str(p.relative_to(self.dir)): ArtifactInfo(sha256=sha256_file(p), bytes=p.stat().st_size)
                      for p in sorted(self.dir.rglob("*"))
-                     if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")}
+                     if p.is_file() and p.name != "manifest.json"
+                     and not any(part.startswith(".") for part in p.relative_to(self.dir).parts)}
         manifest = Manifest(
             run_id=self.id, microdrama_version=__version__,
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -111,16 +111,18 @@ def _outpoint(frames: int, fps: int) -> str:
 
 def write_stems(run_dir: Path, storyboard: Storyboard, clips: dict[str, str], line_audio: dict[str, str],
                 music: list[MusicBed], config, *, mix: str | Path | None = None, run_id: str = "",
-                title: str = "") -> list[Path]:
-    """`stems/picture.mp4`, `dialogue.wav`, `music.wav` (with a bed) and `mix.wav` in `run_dir`, labelled and
-    checked; nothing when `config.render.stems` is off. `clips`: shot id -> clean clip (export.clips_in_cut);
-    `mix`: the cut's own mastered mix (FinalCut.dialogue_wav) — mixed again here only when it is gone."""
+                title: str = "", folder: Path | None = None) -> list[Path]:
+    """`stems/picture.mp4`, `dialogue.wav`, `music.wav` (with a bed) and `mix.wav` in `run_dir` (or in `folder`),
+    labelled and checked; nothing when `config.render.stems` is off. `clips`: shot id -> clean clip
+    (export.clips_in_cut); `mix`: the cut's own mastered mix (the mix stage's WAV) — mixed again here only when
+    it is gone."""
     from microdrama.finishing import MIX_RATE, dialogue_track, master_mix, music_track
     from microdrama.speech import write_wav
 
     if not config.render.stems:
         return []
-    folder = Path(run_dir) / "stems"
+    folder = Path(folder or Path(run_dir) / "stems")
+    folder.mkdir(parents=True, exist_ok=True)
     for cue in storyboard.cues():
         if not Path(line_audio.get(cue.line_id, "")).is_file():
             raise InputError(f"line_audio[{cue.line_id}]: missing WAV for {cue.text!r}; run dubbing first")

@@ -22,6 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from microdrama.config import ProjectConfig
 from microdrama.consistency import character_consistency
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
+from microdrama.media import PARALLEL_SHOTS
 from microdrama.pipelines.reporting import echo_and_log, publish_artifacts
 from microdrama.pipelines.steps import gpu_slot, resolve, submit_or_reuse
 from microdrama.quote import Budget, shared_budget
@@ -159,7 +160,7 @@ def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
 
 # ---- the flow ------------------------------------------------------------------------------------
 
-@flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
+@flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_SHOTS), log_prints=False)
 def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
                  force: bool = False, voice_bank: Path | None = None, budget_rmb: float | None = None,
                  budget_key: str | None = None, takes: int = 1) -> RunSummary:
@@ -243,12 +244,15 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
     consistency = check_consistency.submit(board, shot_futures)  # identity across shots, read beside the cut
 
     # 6. The cut: shots finished as their clips arrive, joined with the sound by copy (segmented); or one encode.
+    #    Covers and stems need only the takes and the sound: they are made beside it (`Run.start_extras`).
     clips: dict[str, ShotClip] = {}
     if config.render.mode == "segmented":
         finish_futures = {ts.shot.id: submit_or_reuse(finish_shot, run.finish_held(ts, subs, shot_futures[ts.shot.id],
                                                                                   series.language),
                                                       run, ts, subs, shot_futures[ts.shot.id], series.language)
                           for ts in board.shots}
+    run.start_extras(screenplay, board, dubbed, lambda: [resolve(f) for f in shot_futures.values()], sound.result)
+    if config.render.mode == "segmented":
         segments = {}
         for i, (shot_id, fut) in enumerate(finish_futures.items(), 1):
             clips[shot_id] = resolve(shot_futures[shot_id])

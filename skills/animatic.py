@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageOps
 from microdrama.domain import CameraMove, TimedShot
 from microdrama.errors import InputError
 from microdrama.files import atomic_path
-from microdrama.media import run_ffmpeg, shot_encode
+from microdrama.media import run_ffmpeg, shot_encode, x264_threads
 from microdrama.panels import draw_scene
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import NoOptions, ShotClip, VisualsInput
@@ -84,7 +84,7 @@ class AnimaticRenderer(Skill[VisualsInput, ShotClip, NoOptions]):
             run_ffmpeg(
                 ["-i", scene_png.name, "-i", caption_png.name, "-filter_complex_threads", threads,
                  "-filter_complex", graph, "-map", "[v]", "-frames:v", str(ts.frames), "-r", str(enc.fps),
-                 "-c:v", "libx264", "-threads", threads, "-preset", enc.preset,
+                 "-c:v", "libx264", "-threads", x264_threads(), "-preset", enc.preset,
                  "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-an", tmp.name],
                 cwd=ctx.work_dir, what=f"animatic for shot {ts.shot.id}",
             )

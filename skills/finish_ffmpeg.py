@@ -14,7 +14,7 @@ from pathlib import Path
 from microdrama.errors import InputError
 from microdrama.files import atomic_path, atomic_write_text
 from microdrama.finishing import build_ass, overlay_filters
-from microdrama.media import run_ffmpeg, shot_encode
+from microdrama.media import run_ffmpeg, shot_encode, x264_threads
 from microdrama.skill import Skill, SkillContext
 from microdrama.stages import TAKE_HOLD_SECONDS, FinishedShot, FinishInput, NoOptions
 
@@ -55,7 +55,7 @@ class FfmpegShotFinisher(Skill[FinishInput, FinishedShot, NoOptions]):
             run_ffmpeg(["-threads", threads, "-i", str(Path(inputs.clip).resolve()),
                         "-filter_threads", threads, "-vf", ",".join(filters) + ",format=yuv420p",
                         "-frames:v", str(inputs.frames), "-r", str(enc.fps),
-                        "-c:v", "libx264", "-threads", threads, "-preset", enc.preset,
+                        "-c:v", "libx264", "-threads", x264_threads(), "-preset", enc.preset,
                         "-crf", str(enc.crf), "-pix_fmt", "yuv420p", "-an", tmp.name],
                        cwd=ctx.work_dir, what=f"finishing shot {inputs.shot_id}")
         return FinishedShot(shot_id=inputs.shot_id, video=str(out), frames=inputs.frames), {

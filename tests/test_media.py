@@ -3,7 +3,7 @@
 from microdrama import media
 
 
-def test_encodes_side_by_side_share_the_cores_and_a_lone_one_gets_them_all(monkeypatch):
+def test_decoders_side_by_side_share_the_cores_and_a_lone_one_gets_them_all(monkeypatch):
     monkeypatch.setattr(media, "usable_cores", lambda: 4)
     with media.shot_encode() as alone:
         assert alone == "4"
@@ -22,3 +22,12 @@ def test_an_encode_that_fails_gives_its_place_back(monkeypatch):
         pass
     with media.shot_encode() as threads:
         assert threads == "2"
+
+
+def test_x264_threads_depend_on_the_machine_alone_so_a_resumed_run_gives_the_same_cut(monkeypatch):
+    monkeypatch.setattr(media, "usable_cores", lambda: 2)
+    with media.shot_encode(), media.shot_encode():
+        busy = media.x264_threads()
+    assert busy == media.x264_threads() == "1"  # however many encodes are running
+    monkeypatch.setattr(media, "usable_cores", lambda: 16)
+    assert media.x264_threads() == str(16 // media.PARALLEL_SHOTS)

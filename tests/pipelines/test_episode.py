@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from microdrama.config import ProjectConfig
-from microdrama.errors import InputError
+from microdrama.errors import InputError, RenderError
 from microdrama.files import sha256_file
 from microdrama.media import probe
 
@@ -158,6 +158,37 @@ def test_a_failed_re_render_of_the_published_screenplay_keeps_the_edit(prefect, 
     assert "audio/s02-l2.wav" not in manifest["artifacts"] and not any(
         Path(name).name.startswith(".") for name in manifest["artifacts"])
     assert {"filing/plan.json", "filing/online.json"} <= set(manifest["artifacts"])  # written before the manifest
+
+
+def test_covers_and_stems_made_beside_the_cut_replace_the_old_ones_only_when_the_run_succeeds(
+        prefect, tmp_path, screenplay_data, monkeypatch):
+    """They are written while the last shots finish, in hidden folders: a run that fails after that leaves the
+    published covers and stems as they were, and the next good run swaps in whole folders."""
+    from microdrama.run import Run
+
+    source = tmp_path / "sp.yaml"
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+    run_dir = Path(prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep").run_dir)
+    published = {p: p.read_bytes() for folder in ("covers", "stems") for p in (run_dir / folder).iterdir()}
+    (run_dir / "stems" / "left-by-hand.txt").write_text("an earlier file", encoding="utf-8")
+    screenplay_data["episode"]["scenes"][0]["shots"][0]["lines"][0]["text"] = "把她赶出去！"  # new dialogue
+    source.write_text(yaml.safe_dump(screenplay_data, allow_unicode=True), encoding="utf-8")
+
+    def refused(self, files, title):
+        raise RenderError("label check refused (test)")
+    monkeypatch.setattr(Run, "label_outputs", refused)  # fails after the covers and stems were made
+    with pytest.raises(RenderError, match="refused"):
+        prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    assert all(p.read_bytes() == data for p, data in published.items())
+    assert not [p for p in run_dir.iterdir() if p.name.startswith((".covers.", ".stems."))]
+
+    monkeypatch.undo()
+    prefect(source=source, config=ProjectConfig(), out_dir=tmp_path / "out", run_name="ep")
+    assert (run_dir / "stems" / "dialogue.wav").read_bytes() != published[run_dir / "stems" / "dialogue.wav"]
+    assert not (run_dir / "stems" / "left-by-hand.txt").exists()  # the folder is replaced whole
+    assert not [p for p in run_dir.iterdir() if p.name.startswith((".covers.", ".stems."))]
+    artifacts = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["artifacts"]
+    assert {"stems/dialogue.wav", "covers/cover-9x16.jpg"} <= set(artifacts)
 
 
 def test_a_damaged_cut_in_the_store_is_rendered_again_not_published(prefect, tmp_path, screenplay_data):
