@@ -22,7 +22,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from microdrama.config import ProjectConfig
 from microdrama.consistency import character_consistency
 from microdrama.domain import Brief, Character, Screenplay, SpokenLine, Storyboard, TimedShot, read_source
-from microdrama.media import PARALLEL_SHOTS
 from microdrama.pipelines.reporting import echo_and_log, publish_artifacts
 from microdrama.pipelines.steps import gpu_slot, resolve, submit_or_reuse
 from microdrama.quote import Budget, shared_budget
@@ -160,7 +159,7 @@ def label_outputs(run: Run, files: list[Path], title: str) -> list[dict]:
 
 # ---- the flow ------------------------------------------------------------------------------------
 
-@flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_SHOTS), log_prints=False)
+@flow(name="episode", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
 def episode_flow(source: Path, config: ProjectConfig, out_dir: Path = Path("out"), run_name: str = "demo",
                  force: bool = False, voice_bank: Path | None = None, budget_rmb: float | None = None,
                  budget_key: str | None = None, takes: int = 1) -> RunSummary:

@@ -24,7 +24,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from microdrama.config import ProjectConfig
 from microdrama.errors import MicrodramaError
-from microdrama.media import PARALLEL_SHOTS
 from microdrama.pipelines.episode import render_episode
 
 MAX_JOBS_KEPT = 200
@@ -61,7 +60,7 @@ class Job:
 _JOBS: dict[str, Job] = {}  # the flow below finds its job here: a Job is not a flow parameter Prefect can store
 
 
-@flow(name="studio-render", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_SHOTS), log_prints=False,
+@flow(name="studio-render", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False,
       flow_run_name="studio-{run_name}")
 def studio_render(job_id: str, run_name: str) -> dict[str, Any]:
     """The episode flow's body for one studio job (same steps, same store, same ledger)."""
