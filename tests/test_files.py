@@ -2,7 +2,7 @@
 
 import pytest
 
-from microdrama.files import atomic_path, atomic_write_text, publish
+from microdrama.files import atomic_path, atomic_write_text, publish, replace_folder
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -43,3 +43,23 @@ def test_text_that_looks_like_a_formula_stays_text_in_a_workbook(tmp_path, text)
     save_workbook(wb, tmp_path / "claim.xlsx")
     cell = load_workbook(tmp_path / "claim.xlsx").active["B1"]
     assert cell.data_type == "s" and cell.value == text
+
+
+def test_a_replaced_folder_holds_only_the_new_files_and_nothing_is_left_aside(tmp_path):
+    dest, new = tmp_path / "stems", tmp_path / ".stems.new"
+    dest.mkdir()
+    (dest / "music.wav").write_text("an earlier bed")  # a stem this run no longer makes
+    (dest / "mix.wav").write_text("old")
+    new.mkdir()
+    (new / "mix.wav").write_text("new")
+    assert replace_folder(new, dest) == dest
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {"mix.wav": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stems"]  # no staging, no old copy
+
+
+def test_a_folder_can_be_put_where_there_was_none(tmp_path):
+    new = tmp_path / ".covers.new"
+    new.mkdir()
+    (new / "cover-9x16.jpg").write_bytes(b"jpeg")
+    replace_folder(new, tmp_path / "covers")
+    assert (tmp_path / "covers" / "cover-9x16.jpg").read_bytes() == b"jpeg" and not new.exists()
