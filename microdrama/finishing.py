@@ -230,16 +230,22 @@ def measure_loudness(path: str | Path) -> dict[str, float]:
     return _ebur128_summary(proc.stderr, Path(path).name)
 
 
+class SilentAudio(RenderError):
+    """Raised by the loudness meter when there is nothing to measure."""
+
+
 def _ebur128_summary(stderr: str, name: str) -> dict[str, float]:
     """The integrated loudness and true peak from the summary ffmpeg's ebur128 filter prints at the end."""
     summary = stderr.rsplit("Summary:", 1)[-1]
-    if "-inf" in summary.split("Peak:")[0]:
-        raise RenderError(f"{name} is silent: there is no loudness to measure")
     found = {key: re.search(pattern, summary) for key, pattern in
              (("integrated_lufs", r"I:\s+(-?[\d.]+|-inf) LUFS"), ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS"))}
     if "Summary:" not in stderr or not all(found.values()):
         raise RenderError(f"could not measure the loudness of {name}")
-    return {k: float(m.group(1)) for k, m in found.items()}
+    reading = {k: float(m.group(1)) for k, m in found.items()}
+    if "-inf" in (found["integrated_lufs"].group(1), found["true_peak_dbtp"].group(1)):
+        # silence: ffmpeg gives -70 LUFS (its gate's floor) with a peak of -inf, and -inf is no JSON number
+        raise SilentAudio(f"{name} is silent: there is no loudness to measure")
+    return reading
 
 
 def check_takes_fit(storyboard: Storyboard, clips: dict[str, str], field: str,

@@ -816,7 +816,7 @@ class Run:
         for future in extras:  # every one finishes before the first error, if any, is raised
             future.exception()
         for folder in ("covers", "stems"):
-            staged = self.dir / f".{folder}.{self.id}"
+            staged = self._staged(folder)
             if keep and staged.is_dir() and all(f.exception() is None for f in extras):
                 replace_folder(staged, self.dir / folder)
             shutil.rmtree(staged, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from microdrama.errors import RenderError
 from microdrama.files import atomic_path
-from microdrama.finishing import AAC, check_sound_sources, filter_and_measure, mix_dialogue
+from microdrama.finishing import AAC, SilentAudio, check_sound_sources, filter_and_measure, mix_dialogue
 from microdrama.media import probe
 from microdrama.skill import Skill, SkillContext
 from microdrama.speech import read_wav
@@ -52,7 +52,5 @@ def _encode_and_measure(wav: Path, aac: Path) -> dict[str, float] | None:
     within 0.1 LU (tests/skills/test_mix_ffmpeg.py measures both). None when the mix is silent."""
     try:
         return filter_and_measure(wav, aac, "anull", encode=AAC, what="encoding the mix as AAC")
-    except RenderError as exc:
-        if "is silent" in str(exc):
-            return None
-        raise
+    except SilentAudio:
+        return None

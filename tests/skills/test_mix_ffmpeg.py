@@ -54,6 +54,18 @@ def test_the_mix_is_normalised_for_short_video_platforms(tiny_episode, tmp_path)
         assert reported["true_peak_dbtp"] == pytest.approx(read_back["true_peak_dbtp"], abs=0.5), (reported, read_back)
 
 
+def test_a_silent_mix_is_encoded_and_reports_no_loudness(tiny_episode, tmp_path):
+    from microdrama.speech import write_wav
+
+    e = tiny_episode
+    silent = {}
+    for line_id in e.audio:
+        silent[line_id] = str(tmp_path / f"{line_id}.wav")
+        write_wav(tmp_path / f"{line_id}.wav", np.zeros(24000, dtype=np.int16), 24000)
+    sound = FfmpegMixer()(MixInput(storyboard=e.board, line_audio=silent), SkillContext(tmp_path / "mix")).output
+    assert sound.loudness is None and probe(sound.aac).audio_streams == 1
+
+
 def test_the_morse_rhythm_opens_the_mix(tiny_episode, tmp_path):
     e = tiny_episode
     rate, plain = samples(mix(e, tmp_path / "plain").wav)
