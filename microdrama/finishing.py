@@ -191,7 +191,7 @@ def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6
     compressed = out.with_name(f".{out.stem}.compressed.wav")
     try:
         level = filter_and_measure(raw, compressed, "acompressor=threshold=0.125:ratio=3:attack=5:release=80",
-                                   codec="pcm_f32le", what="compressing the dialogue mix")
+                                   encode=("-c:a", "pcm_f32le"), what="compressing the dialogue mix")
         gain = loudness.integrated_lufs - level["integrated_lufs"]
         measured: dict[str, float] = {}
         with atomic_path(out) as tmp:
@@ -207,14 +207,14 @@ def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6
     return measured
 
 
-def filter_and_measure(src: Path, dst: Path, chain: str, codec: str = "pcm_s16le",
-                       what: str = "filtering audio", encode: Sequence[str] = ()) -> dict[str, float]:
-    """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE; `encode`: the codec options, default
-    `-c:a codec`) and meter the result in the same process (ffmpeg's EBU R128 meter on a copy of what goes
-    into the encoder): integrated loudness (LUFS) and true peak (dBTP)."""
+def filter_and_measure(src: Path, dst: Path, chain: str, encode: Sequence[str] = ("-c:a", "pcm_s16le"),
+                       what: str = "filtering audio") -> dict[str, float]:
+    """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE, encoded with the `encode` options) and meter the
+    result in the same process (ffmpeg's EBU R128 meter on a copy of what goes into the encoder): integrated
+    loudness (LUFS) and true peak (dBTP)."""
     graph = f"[0:a]{chain},asplit=2[out][meter];[meter]ebur128=peak=true[metered]"
     printed = run_ffmpeg(["-i", str(src), "-filter_complex", graph, "-map", "[out]", "-ar", str(MIX_RATE), "-ac", "1",
-                          *(encode or ["-c:a", codec]), str(dst), "-map", "[metered]", "-f", "null", "-"],
+                          *encode, str(dst), "-map", "[metered]", "-f", "null", "-"],
                          cwd=Path(dst).parent, what=what, loglevel="info")
     return _ebur128_summary(printed, Path(dst).name)
 
