@@ -186,18 +186,20 @@ def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6
 
     The compressor's threshold is absolute and it comes before the gain, so it runs once; the gain is then
     set from the compressed loudness, and only the limiter is left to correct for (one round, usually two).
-    Each pass measures what it wrote in the same ffmpeg process: 2-3 processes instead of 7."""
+    Each pass measures what it wrote in the same ffmpeg process: 2-3 processes instead of 7. Returns the last
+    pass's integrated loudness (the limiter bounds the peak; the encode that follows meters it)."""
     ceiling = 10 ** ((loudness.true_peak_db - 1.0) / 20)  # 1 dB under: sample peaks miss inter-sample peaks
     compressed = out.with_name(f".{out.stem}.compressed.wav")
     try:
         level = filter_and_measure(raw, compressed, "acompressor=threshold=0.125:ratio=3:attack=5:release=80",
-                                   encode=("-c:a", "pcm_f32le"), what="compressing the dialogue mix")
+                                   encode=("-c:a", "pcm_f32le"), true_peak=False, what="compressing the dialogue mix")
         gain = loudness.integrated_lufs - level["integrated_lufs"]
         measured: dict[str, float] = {}
         with atomic_path(out) as tmp:
             for _ in range(rounds):
                 chain = f"volume={min(gain, 30.0):.2f}dB,alimiter=limit={ceiling:.4f}:level=false:attack=1:release=60"
-                measured = filter_and_measure(compressed, tmp, chain, what="normalising the dialogue mix")
+                measured = filter_and_measure(compressed, tmp, chain, true_peak=False,  # the limiter holds the peak
+                                              what="normalising the dialogue mix")
                 miss = loudness.integrated_lufs - measured["integrated_lufs"]
                 if abs(miss) <= 0.5:
                     break
@@ -208,15 +210,16 @@ def normalise_loudness(raw: Path, out: Path, loudness: Loudness, rounds: int = 6
 
 
 def filter_and_measure(src: Path, dst: Path, chain: str, encode: Sequence[str] = ("-c:a", "pcm_s16le"),
-                       what: str = "filtering audio") -> dict[str, float]:
+                       true_peak: bool = True, what: str = "filtering audio") -> dict[str, float]:
     """Run `chain` on `src`'s sound into `dst` (mono, MIX_RATE, encoded with the `encode` options) and meter the
     result in the same process (ffmpeg's EBU R128 meter on a copy of what goes into the encoder): integrated
-    loudness (LUFS) and true peak (dBTP)."""
-    graph = f"[0:a]{chain},asplit=2[out][meter];[meter]ebur128=peak=true[metered]"
+    loudness (LUFS) and, with `true_peak`, true peak (dBTP). The true-peak meter oversamples 4x: it is half the
+    cost of a pass, so a pass that only needs the loudness goes without it."""
+    graph = f"[0:a]{chain},asplit=2[out][meter];[meter]ebur128{'=peak=true' if true_peak else ''}[metered]"
     printed = run_ffmpeg(["-i", str(src), "-filter_complex", graph, "-map", "[out]", "-ar", str(MIX_RATE), "-ac", "1",
                           *encode, str(dst), "-map", "[metered]", "-f", "null", "-"],
                          cwd=Path(dst).parent, what=what, loglevel="info")
-    return _ebur128_summary(printed, Path(dst).name)
+    return _ebur128_summary(printed, Path(dst).name, true_peak)
 
 
 def measure_loudness(path: str | Path) -> dict[str, float]:
@@ -234,15 +237,19 @@ class SilentAudio(RenderError):
     """Raised by the loudness meter when there is nothing to measure."""
 
 
-def _ebur128_summary(stderr: str, name: str) -> dict[str, float]:
-    """The integrated loudness and true peak from the summary ffmpeg's ebur128 filter prints at the end."""
+SILENCE_LUFS = -70.0  # the meter's absolute gate: below it nothing counts, and silence reads exactly this
+
+
+def _ebur128_summary(stderr: str, name: str, true_peak: bool = True) -> dict[str, float]:
+    """The integrated loudness (and true peak) from the summary ffmpeg's ebur128 filter prints at the end."""
     summary = stderr.rsplit("Summary:", 1)[-1]
-    found = {key: re.search(pattern, summary) for key, pattern in
-             (("integrated_lufs", r"I:\s+(-?[\d.]+|-inf) LUFS"), ("true_peak_dbtp", r"Peak:\s+(-?[\d.]+|-inf) dBFS"))}
+    patterns = {"integrated_lufs": r"I:\s+(-?[\d.]+|-inf) LUFS", "true_peak_dbtp": r"Peak:\s+(-?[\d.]+|-inf) dBFS"}
+    found = {key: re.search(pattern, summary) for key, pattern in patterns.items()
+             if true_peak or key == "integrated_lufs"}
     if "Summary:" not in stderr or not all(found.values()):
         raise RenderError(f"could not measure the loudness of {name}")
     reading = {k: float(m.group(1)) for k, m in found.items()}
-    if "-inf" in (found["integrated_lufs"].group(1), found["true_peak_dbtp"].group(1)):
+    if any(m.group(1) == "-inf" for m in found.values()) or reading["integrated_lufs"] <= SILENCE_LUFS:
         # silence: ffmpeg gives -70 LUFS (its gate's floor) with a peak of -inf, and -inf is no JSON number
         raise SilentAudio(f"{name} is silent: there is no loudness to measure")
     return reading

@@ -36,7 +36,7 @@ def _page_font() -> bytes:
 
     from microdrama.media import cjk_font_path
 
-    font = TTFont(str(cjk_font_path()))
+    font = TTFont(str(cjk_font_path()), recalcTimestamp=False)
     for tag in PAGE_UNUSED_TABLES:
         if tag in font:
             del font[tag]
@@ -56,7 +56,9 @@ def _subset_woff(chars: str) -> bytes:
     options.notdef_outline = True
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=chars)
-    font = TTFont(io.BytesIO(_page_font()))
+    # As fontTools' own subsetter does: the bounds stay the full font's (recomputing them drew every kept glyph),
+    # and the timestamp stays the font's, so the same text gives the same bytes on any day.
+    font = TTFont(io.BytesIO(_page_font()), recalcBBoxes=False, recalcTimestamp=False)
     subsetter.subset(font)
     buf = io.BytesIO()
     font.save(buf)

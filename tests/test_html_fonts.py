@@ -35,6 +35,22 @@ def test_the_face_keeps_its_outlines_metrics_and_licence_but_not_layout_tables()
     assert "SIL Open Font License" in " ".join(str(r) for r in font["name"].names)
 
 
+def test_the_same_page_embeds_the_same_face_on_any_day():
+    """The face carries the bundled font's own timestamp, not the time it was cut: a report rendered again from the
+    same content is the same bytes."""
+    from microdrama.html_fonts import _page_font, _subset_woff
+    from microdrama.media import cjk_font_path
+
+    bundled = TTFont(str(cjk_font_path()), lazy=True)["head"].modified
+    font = _embedded_font(embed_font(PAGE.format(FONT_STACK)))
+    assert font["head"].modified == bundled
+    text = "".join(sorted(set("逆袭千金归来")))
+    first = _subset_woff(text)
+    _subset_woff.cache_clear()
+    _page_font.cache_clear()
+    assert _subset_woff(text) == first
+
+
 def test_the_face_comes_first_in_the_stack_and_right_after_the_charset():
     page = embed_font(PAGE.format(FONT_STACK))
     assert FONT_STACK.startswith(f"'{FAMILY}'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from microdrama.labels.carriers import content_hash, kind_of, read_label
+from microdrama.labels.carriers import content_hash, kind_of, legacy_content_hash, read_label
 from microdrama.labels.tc260 import AigcLabel
 
 MIN_HEIGHT_FRACTION = 0.05
@@ -69,11 +69,22 @@ def check_file(path: str | Path, *, require_c2pa: bool = False, trust_anchors: P
                                              f"content cannot be decoded: {exc}"))
             else:
                 same = label.reserved_code1 == actual
+                detail = "matches the content"
+                if not same and _legacy_match(path, label.reserved_code1):
+                    same, detail = True, "matches the content (hashed as labels before 2026-11 did: decoded)"
                 report.clauses.append(Clause(
-                    "ReservedCode1: content integrity hash", same, "matches the content" if same else
+                    "ReservedCode1: content integrity hash", same, detail if same else
                     f"content changed: recorded {label.reserved_code1[:20]}…, now {actual[:20]}…"))
     report.clauses.append(_credentials(path, require_c2pa, trust_anchors))
     return report
+
+
+def _legacy_match(path: Path, recorded: str) -> bool:
+    """Whether `recorded` is the hash an earlier microdrama wrote (of demuxed packets, of decoded pixels)."""
+    try:
+        return recorded == f"sha256-{legacy_content_hash(path)}"
+    except Exception:  # undecodable: it cannot match
+        return False
 
 
 def _visible(path: Path) -> Clause:

@@ -83,3 +83,70 @@ def test_a_label_that_does_not_survive_writing_is_an_error(media, monkeypatch):
     monkeypatch.setattr(carriers, "read_label", lambda path: None)
     with pytest.raises(RenderError, match="did not survive writing"):
         carriers.write_label(media["png"], '{"AIGC":{}}')
+
+
+def test_an_mp4s_hash_is_its_packets_track_by_track_read_from_the_sample_tables(media):
+    """The fast reader hashes exactly the bytes a demuxer hands out, grouped per track in decode order."""
+    import hashlib
+
+    import av
+
+    per_track: dict[int, list[bytes]] = {}
+    with av.open(str(media["mp4"])) as container:
+        for packet in container.demux():
+            if packet.size:
+                per_track.setdefault(packet.stream.index, []).append(bytes(packet))
+    assert len(per_track) == 2
+    expected = hashlib.sha256(b"".join(b"".join(per_track[i]) for i in sorted(per_track))).hexdigest()
+    assert content_hash(media["mp4"]) == expected
+
+
+def test_a_fragmented_mp4_is_hashed_by_its_packets(media, tmp_path):
+    from microdrama.labels.carriers import legacy_content_hash
+
+    fragmented = tmp_path / "frag.mp4"
+    run_ffmpeg(["-i", str(media["mp4"]), "-c", "copy", "-movflags", "frag_keyframe+empty_moov", str(fragmented)])
+    assert content_hash(fragmented) == legacy_content_hash(fragmented)
+    labelled(fragmented)
+    assert check_file(fragmented, visible=False).ok
+
+
+def _with_metadata(data: bytes, kind: str) -> bytes:
+    """The same coded picture with a text comment added the way other tools add one (byte for byte)."""
+    import zlib
+
+    if kind == "png":  # a tEXt chunk before IEND
+        body = b"Comment\x00edited elsewhere"
+        chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+        return data[:-12] + chunk + data[-12:]
+    comment = b"edited elsewhere"  # a COM segment and an APP2 right after SOI
+    return (data[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
+            + b"\xff\xe2" + struct.pack(">H", 6) + b"ICC_" + data[2:])
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_an_images_hash_ignores_metadata_but_not_its_coded_picture(media, kind, tmp_path):
+    from PIL import Image
+
+    path, other = media[kind], tmp_path / f"other{media[kind].suffix}"
+    data = path.read_bytes()
+    other.write_bytes(_with_metadata(data, kind))
+    with Image.open(other) as im:
+        im.load()  # still a valid image
+    assert content_hash(other) == content_hash(path)
+    changed = bytearray(data)
+    changed[-40] ^= 0x01  # one bit of the coded picture (PNG: the last IDAT; JPEG: the scan)
+    other.write_bytes(bytes(changed))
+    assert content_hash(other) != content_hash(path)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "png", "jpeg"])
+def test_labels_written_with_the_earlier_decoded_hash_still_check(media, kind):
+    from microdrama.labels.carriers import legacy_content_hash
+
+    path = media[kind]
+    old = AigcLabel(content_producer=CODE, produce_id="t-old", reserved_code1=f"sha256-{legacy_content_hash(path)}")
+    assert legacy_content_hash(path) != content_hash(path)
+    write_label(path, old.to_json())
+    clause = next(c for c in check_file(path, visible=False).clauses if c.clause.startswith("ReservedCode1"))
+    assert clause.ok and "before 2026-11" in clause.detail

@@ -94,3 +94,23 @@ def test_a_mixed_line_burns_in_inside_the_safe_area_as_measured(tmp_path, line):
         drawn, assumed = columns[-1] - columns[0], fnt.getlength(row)
         assert drawn == pytest.approx(assumed, rel=0.05), (row, drawn, assumed)
         assert left <= columns[0] and columns[-1] <= right, (row, columns[0], columns[-1])
+
+
+def test_a_pass_metered_without_true_peak_reads_the_same_loudness_and_silence_is_still_refused(tmp_path):
+    """The normaliser's passes skip the 4x-oversampling true-peak meter (the limiter bounds the peak): the
+    integrated reading is the one the full meter gives, and a silent pass is SilentAudio either way."""
+    from microdrama.finishing import SilentAudio, filter_and_measure
+
+    t = np.arange(3 * MIX_RATE) / MIX_RATE
+    tone = tmp_path / "tone.wav"
+    write_wav(tone, (np.sin(2 * np.pi * 440 * t) * 8000 * (t % 1 < 0.5)).astype(np.float32), MIX_RATE)
+    full = filter_and_measure(tone, tmp_path / "a.wav", "volume=2dB")
+    light = filter_and_measure(tone, tmp_path / "b.wav", "volume=2dB", true_peak=False)
+    assert set(full) == {"integrated_lufs", "true_peak_dbtp"} and set(light) == {"integrated_lufs"}
+    assert light["integrated_lufs"] == full["integrated_lufs"]
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()  # the meter does not touch the sound
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, np.zeros(MIX_RATE, dtype=np.float32), MIX_RATE)
+    for true_peak in (True, False):
+        with pytest.raises(SilentAudio):
+            filter_and_measure(quiet, tmp_path / "c.wav", "anull", true_peak=true_peak)
