@@ -221,14 +221,15 @@ def _render(run: Run, source: Path, material: Brief | Screenplay, started: float
                      f"{sum(q.resynthesised for q in qa.lines)} re-dubbed")
 
     # 4. Storyboard: shots timed from the measured lines, frame-exact; its contact sheet is drawn beside the cut.
+    #    Timing (and step 5's subtitles) takes milliseconds, less than a task run's round trips: called in place.
     durations = {k: v.duration_s for k, v in dubbed.items()}
-    board = make_storyboard(run, screenplay, durations, sheet=False).storyboard
+    board = make_storyboard.fn(run, screenplay, durations, sheet=False).storyboard
     board_out = make_storyboard.submit(run, screenplay, durations, suffix=" sheet")
     run.progress(f"storyboard: {len(board.shots)} shots, {board.duration_s:.1f} s")
 
     # 5. Subtitles; the sound, mixed beside the pictures (licensed beds under their scenes, ducked under the
     #    voices); then the pictures: character references first when the visuals model needs them.
-    subs = write_subtitles(run, board, alignment, load_translation(config, screenplay))
+    subs = write_subtitles.fn(run, board, alignment, load_translation(config, screenplay))
     run.music = music_beds(config, board)
     sound = mix_sound.submit(run, board, {k: v.audio for k, v in dubbed.items()})
     references: dict[str, str] = {}

@@ -6,7 +6,9 @@ reuses everything took 2.8-3.3 CPU-s of the machine (this process and the Prefec
 and shots as task runs, 1.6-1.8 with them read in place. So a step whose output the store already holds,
 intact, is called here, in the flow: its usage record (cached) still goes in the manifest and its result is
 the same object; the Prefect UI shows task runs for the steps that ran. (A stored output found damaged when
-it is read is made again here, in the flow thread, as the store always does.)
+it is read is made again here, in the flow thread, as the store always does.) Two steps that take milliseconds
+and run in the flow's own order anyway, the storyboard's timing and the subtitle files, are always called in
+place: a task run costs ~0.03 CPU-s of client and server, more than either.
 """
 
 import contextlib
