@@ -47,6 +47,7 @@ class Job:
     summary: dict[str, Any] | None = None
     queued_at: float = field(default_factory=time.time)
     seconds: float | None = None
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)  # set once done or failed
 
     def say(self, message: str) -> None:
         self.lines.append(message)
@@ -158,13 +159,11 @@ class RenderWorker:
         finally:
             job.seconds = round(time.perf_counter() - started, 2)
             _JOBS.pop(job.id, None)
+            job.ended.set()
             self._queue.task_done()
 
     def wait(self, job: Job, timeout: float = 600) -> Job:
         """Block until the job is done or failed (tests, the CLI through the studio)."""
-        deadline = time.monotonic() + timeout
-        while job.state in ("queued", "running"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"render of {job.run_name} still {job.state} after {timeout:.0f} s")
-            time.sleep(0.05)
+        if not job.ended.wait(timeout):
+            raise TimeoutError(f"render of {job.run_name} still {job.state} after {timeout:.0f} s")
         return job

@@ -147,6 +147,8 @@ def test_two_workers_share_a_series_and_a_killed_worker_is_resumed(tmp_path, ser
         keys = [a.key for a in client.read_artifacts() if a.key]
         expected = {f"{kind}-team-ep0{n}" for kind in ("cost", "storyboard", "labels", "folder") for n in (1, 2, 3)}
         assert expected | {"series-team"} <= set(keys)
+        made_side_by_side = [a for a in client.read_artifacts() if a.key and a.key.endswith("-team-ep02")]
+        assert {a.flow_run_id for a in made_side_by_side} == {episodes["team-ep02"].id}  # each on its episode's run
         messages = _messages(client, episodes["team-ep03"].id)
         assert any(m.startswith("storyboard: 3 shots") for m in messages)  # progress lines, on the server
 
