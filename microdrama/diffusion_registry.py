@@ -388,7 +388,9 @@ ATTENTION_CANDIDATES = ("native", "_native_cudnn", "_native_flash", "_native_eff
 
 def attention_cache_path() -> Path:
     """Where `auto` keeps its decisions: measured once per card and setup, not once per process."""
-    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama") / "attention.json"
+    from microdrama.env import cache_dir
+
+    return cache_dir() / "attention.json"
 
 
 def choose_attention(key: str, candidates, time_ms, cache: Path | None = None) -> AttentionChoice:

@@ -31,6 +31,12 @@ OFFLINE_DEFAULTS = {
 ENV_MODELS_DIR = "MICRODRAMA_MODELS_DIR"
 
 
+def cache_dir() -> Path:
+    """The machine's cache for derived files that outlive runs (assembled model weights, report fonts):
+    `$MICRODRAMA_CACHE`, else ~/.cache/microdrama."""
+    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama")
+
+
 def model_folder(path: str | Path) -> Path:
     """Where a model's local folder is: as given when absolute, else under $MICRODRAMA_MODELS_DIR (default
     ./models). One rule for diffusion models, LoRAs, voices and interpolation models."""

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from microdrama.env import cache_dir
 from microdrama.errors import InputError, MissingDependencyError, RenderError
 from microdrama.files import atomic_path
 from microdrama.processes import dies_with_parent
@@ -79,10 +79,6 @@ def voices_hint(language: str) -> str:
 
 
 # ---- the model ------------------------------------------------------------------------------------
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama")
 
 
 def bundled_model() -> Path:

