@@ -60,13 +60,14 @@ def legacy_content_hash(path: Path) -> str:
 def _guarded(hasher, path: Path) -> str:
     try:
         return hasher(path)
-    except (OSError, ValueError, EOFError, struct.error) as exc:  # PyAV and Pillow say "invalid data" their own ways
+    except (OSError, ValueError, EOFError, struct.error, InputError) as exc:  # PyAV, Pillow, the box and chunk readers
         raise InputError(f"{path.name} is not a {kind_of(path).upper()} file microdrama can read "
                          f"({str(exc).splitlines()[0][:120]}); label the exported file, not a placeholder") from None
 
 
 PNG_PICTURE_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"acTL", b"fcTL", b"fdAT")
 JPEG_METADATA_MARKERS = frozenset([*range(0xE0, 0xF0), 0xFE])  # APP0-APP15 (JFIF, Exif, XMP, ICC, C2PA), COM
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-SOF15 (C4 DHT, C8 JPG, CC DAC are not)
 
 
 def _content_hash(path: Path) -> str:
@@ -80,20 +81,44 @@ def _content_hash(path: Path) -> str:
             ranges = mp4_sample_ranges(data)
             if ranges is None:  # fragmented: samples live in moof boxes, which this reader does not walk
                 return _decoded_hash(path)
+            if not ranges or max(start + size for start, size in ranges) > len(data):
+                raise ValueError("its sample tables point past the end of the file")
             for start, size in ranges:
                 h.update(data[start:start + size])
         elif kind == "png":
-            for ctype, payload, _ in _png_chunks(data):
-                if ctype in PNG_PICTURE_CHUNKS:
-                    h.update(ctype + payload)
+            _hash_png_picture(data, h)
         else:
-            for marker, _, raw in _jpeg_segments(data):
-                if marker == 0xDA:  # the scans, to the end-of-image marker (never inside entropy-coded data)
-                    end = raw.find(b"\xff\xd9")
-                    h.update(raw[:end + 2] if end >= 0 else raw)
-                elif marker not in JPEG_METADATA_MARKERS:
-                    h.update(raw)
+            _hash_jpeg_picture(data, h)
     return h.hexdigest()
+
+
+def _hash_png_picture(data, h) -> None:
+    """The chunks that make the picture, each checked against its CRC: a damaged PNG is refused, not hashed."""
+    seen = []
+    for ctype, payload, raw in _png_chunks(data):
+        if ctype in PNG_PICTURE_CHUNKS:
+            if len(raw) != len(payload) + 12 or struct.unpack(">I", raw[-4:])[0] != zlib.crc32(ctype + payload):
+                raise ValueError(f"its {ctype.decode('latin-1')} chunk is damaged")
+            h.update(ctype + payload)
+        seen.append(ctype)
+    if seen[:1] != [b"IHDR"] or b"IDAT" not in seen or seen[-1:] != [b"IEND"]:
+        raise ValueError("it lacks the IHDR, IDAT or IEND chunk")
+
+
+def _hash_jpeg_picture(data, h) -> None:
+    """Every segment but metadata (APPn, COM), and the scans to the end-of-image marker."""
+    frame = False
+    for marker, _, raw in _jpeg_segments(data):
+        if marker == 0xDA:  # the scans, to the end-of-image marker (never inside entropy-coded data)
+            end = raw.find(b"\xff\xd9")
+            if not frame or end < 0:
+                raise ValueError("it has no frame header or no end-of-image marker")
+            h.update(raw[:end + 2])
+            return
+        frame = frame or marker in JPEG_FRAME_MARKERS
+        if marker not in JPEG_METADATA_MARKERS:
+            h.update(raw)
+    raise ValueError("it has no image data (no start-of-scan marker)")
 
 
 def _decoded_hash(path: Path) -> str:

@@ -135,7 +135,13 @@ def test_an_images_hash_ignores_metadata_but_not_its_coded_picture(media, kind, 
         im.load()  # still a valid image
     assert content_hash(other) == content_hash(path)
     changed = bytearray(data)
-    changed[-40] ^= 0x01  # one bit of the coded picture (PNG: the last IDAT; JPEG: the scan)
+    changed[-40] ^= 0x01  # one bit of the coded picture (PNG: the last IDAT, its CRC made right again; JPEG: the scan)
+    if kind == "png":
+        import zlib
+
+        start = bytes(changed).rfind(b"IDAT")
+        size = struct.unpack(">I", changed[start - 4:start])[0]
+        changed[start + 4 + size:start + 8 + size] = struct.pack(">I", zlib.crc32(bytes(changed[start:start + 4 + size])))
     other.write_bytes(bytes(changed))
     assert content_hash(other) != content_hash(path)
 
@@ -150,3 +156,21 @@ def test_labels_written_with_the_earlier_decoded_hash_still_check(media, kind):
     write_label(path, old.to_json())
     clause = next(c for c in check_file(path, visible=False).clauses if c.clause.startswith("ReservedCode1"))
     assert clause.ok and "before 2026-11" in clause.detail
+
+
+@pytest.mark.parametrize("kind", ["mp4", "png", "jpeg"])
+def test_a_damaged_file_is_refused_by_name_not_hashed(media, kind, tmp_path):
+    from microdrama.errors import InputError
+
+    data = media[kind].read_bytes()
+    damaged = tmp_path / f"damaged{media[kind].suffix}"
+    if kind == "mp4":  # cut off inside its media data: the sample tables point past the end
+        damaged.write_bytes(data[: len(data) // 2] if data.find(b"moov") < data.find(b"mdat") else data[:40] + data[-2000:])
+    elif kind == "png":  # one byte of the picture flipped: its chunk's CRC no longer matches
+        changed = bytearray(data)
+        changed[-30] ^= 0xFF
+        damaged.write_bytes(bytes(changed))
+    else:  # the scans cut off before the end-of-image marker
+        damaged.write_bytes(data[:-200])
+    with pytest.raises(InputError, match=rf"damaged{media[kind].suffix} is not a {kind.upper()} file microdrama can read"):
+        content_hash(damaged)
