@@ -8,6 +8,7 @@ frames, so visuals, subtitles and compose all agree to the frame.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
@@ -16,10 +17,13 @@ from PIL import Image, ImageDraw
 
 from microdrama.domain import (
     NARRATOR,
+    Character,
     LineCue,
     Screenplay,
+    ShotSize,
     Storyboard,
     TimedShot,
+    TimeOfDay,
     estimate_speech_seconds,
 )
 from microdrama.errors import InputError
@@ -105,16 +109,17 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
     THUMB = (270, 480)
     CELL_W, TEXT_H, COLS, MARGIN = 300, 330, 4, 24
 
-    def _thumbnail(self, sp: Screenplay, ts: TimedShot) -> Image.Image:
-        chars = [sp.series.character(cid) for cid in ts.shot.characters]
-        return draw_scene(self.THUMB, ts.location, ts.time_of_day, chars, ts.shot.shot_size)
+    def _thumbnail(self, sp: Screenplay, ts: TimedShot) -> tuple[Image.Image, str]:
+        """The shot's scene drawn small, and as a PNG data URL for the page."""
+        chars = tuple(sp.series.character(cid).model_dump_json() for cid in ts.shot.characters)
+        return _drawn_thumbnail(self.THUMB, ts.location, ts.time_of_day, chars, ts.shot.shot_size)
 
     def _speaker(self, sp: Screenplay, speaker: str) -> str:
         if speaker == NARRATOR:
             return "旁白" if sp.series.language == "zh" else "Narrator"
         return sp.series.character(speaker).name
 
-    def _sheet(self, sp: Screenplay, board: Storyboard, thumbs: list[Image.Image]) -> Image.Image:
+    def _sheet(self, sp: Screenplay, board: Storyboard, thumbs: list[tuple[Image.Image, str]]) -> Image.Image:
         rows = math.ceil(len(thumbs) / self.COLS)
         header = 110
         cell_h = self.THUMB[1] + self.TEXT_H
@@ -128,7 +133,7 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
         for i, (ts, thumb) in enumerate(zip(board.shots, thumbs)):
             x = self.MARGIN + (i % self.COLS) * self.CELL_W
             y = header + (i // self.COLS) * cell_h
-            sheet.paste(thumb, (x + (self.CELL_W - self.THUMB[0]) // 2, y))
+            sheet.paste(thumb[0], (x + (self.CELL_W - self.THUMB[0]) // 2, y))
             ty = y + self.THUMB[1] + 8
             draw.text((x + 15, ty), f"{ts.shot.id}  {ts.start_s:.1f}–{ts.start_s + ts.duration_s:.1f}s",
                       font=small, fill=(20, 20, 20))
@@ -144,20 +149,17 @@ class StoryboardSkill(Skill[StoryboardInput, StoryboardOutput, NoOptions]):
                     ty += 20
         return sheet
 
-    def _html(self, sp: Screenplay, board: Storyboard, thumbs: list[Image.Image]) -> str:
+    def _html(self, sp: Screenplay, board: Storyboard, thumbs: list[tuple[Image.Image, str]]) -> str:
         esc = html.escape
         cells = []
-        for ts, thumb in zip(board.shots, thumbs):
-            buf = io.BytesIO()
-            thumb.save(buf, format="PNG")
-            data = base64.b64encode(buf.getvalue()).decode()
+        for ts, (_, data) in zip(board.shots, thumbs):
             lines = "".join(
                 f"<li><b>{esc(self._speaker(sp, c.speaker))}</b> <i>({c.emotion.value})</i> {esc(c.text)} "
                 f"<span class=t>{c.start_s:.2f}–{c.end_s:.2f}s</span></li>"
                 for c in ts.cues
             )
             cells.append(
-                f"<figure><img src='data:image/png;base64,{data}' alt='{esc(ts.shot.id)}'>"
+                f"<figure><img src='{data}' alt='{esc(ts.shot.id)}'>"
                 f"<figcaption><b>{esc(ts.shot.id)}</b> {ts.start_s:.2f}–{ts.start_s + ts.duration_s:.2f}s · "
                 f"{ts.shot.shot_size.value} · {ts.shot.camera_move.value}<br><small>{esc(ts.location)}</small>"
                 f"<p class=p>{esc(ts.shot.visual_prompt)}</p><ul>{lines}</ul></figcaption></figure>"
@@ -175,3 +177,14 @@ img{{width:100%;border-radius:4px}} ul{{padding-left:18px;font-size:14px}} .t{{c
 hook: {esc(sp.episode.hook)} · cliffhanger: {esc(sp.episode.cliffhanger)}</p>
 <main>{''.join(cells)}</main></html>
 """
+
+
+@functools.lru_cache(maxsize=256)
+def _drawn_thumbnail(size: tuple[int, int], location: str, time_of_day: TimeOfDay, characters: tuple[str, ...],
+                     shot_size: ShotSize) -> tuple[Image.Image, str]:
+    """Drawn and encoded once per process: every edit redraws the sheet (its timings and lines), seldom a scene.
+    The image is shared: callers paste it, never draw on it."""
+    img = draw_scene(size, location, time_of_day, [Character.model_validate_json(c) for c in characters], shot_size)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return img, "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

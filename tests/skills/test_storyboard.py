@@ -54,3 +54,20 @@ class TestStoryboardContract(SkillContract):
     @pytest.fixture
     def case(self):
         return Case(StoryboardSkill(), {"screenplay": TINY_SCREENPLAY, "line_durations": DURATIONS, "fps": 12})
+
+
+def test_a_redrawn_sheet_draws_each_scene_once_per_process_and_comes_out_the_same(screenplay, tmp_path, monkeypatch):
+    """An edit redraws the sheet (timings, lines), not its scenes: they are drawn and encoded once per process."""
+    import microdrama.skills.storyboard as storyboard
+
+    storyboard._drawn_thumbnail.cache_clear()
+    drawn = []
+    real = storyboard.draw_scene
+    monkeypatch.setattr(storyboard, "draw_scene", lambda *a, **k: drawn.append(a[1:3]) or real(*a, **k))
+    first = StoryboardSkill()(StoryboardInput(screenplay=screenplay), SkillContext(tmp_path / "a")).output
+    scenes = len(drawn)
+    assert scenes >= 1
+    again = StoryboardSkill()(StoryboardInput(screenplay=screenplay), SkillContext(tmp_path / "b")).output
+    assert len(drawn) == scenes  # nothing drawn the second time
+    for a, b in ((first.sheet_png, again.sheet_png), (first.sheet_html, again.sheet_html)):
+        assert open(a, "rb").read() == open(b, "rb").read()
