@@ -9,13 +9,14 @@ side, GB 45438-2025 §5.4), is labelled in its metadata when labels are on, and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
 from microdrama.domain import Screenplay, Storyboard
 from microdrama.errors import InputError, RenderError
-from microdrama.files import atomic_path
+from microdrama.files import atomic_path, atomic_write_text, publish
 from microdrama.text import drawable_text, font, wrap_text
 
 SIZES = {"9x16": (1080, 1920), "3x4": (1080, 1440)}
@@ -81,23 +82,41 @@ def check_visible_mark(path: Path) -> None:
         raise RenderError(f"{path.name}: the visible AI label is under 5% of the shorter side (GB 45438 §5.4)")
 
 
+RECIPE = ".recipe"  # in a covers folder: what its covers were made from (hidden: not a published file)
+
+
 def write_covers(run_dir: Path, screenplay: Screenplay, board: Storyboard, takes: list[dict], config,
-                 run_id: str = "", sizes: dict[str, tuple[int, int]] = SIZES, folder: Path | None = None) -> list[Path]:
+                 run_id: str = "", sizes: dict[str, tuple[int, int]] = SIZES, folder: Path | None = None,
+                 reuse_from: Path | None = None) -> list[Path]:
     """covers/cover-9x16.jpg and covers/cover-3x4.jpg in the run folder (or `cover-NAME.jpg` for each of
     `sizes` in `folder`: a platform's delivery), from the takes in the cut (the run's take log), labelled
-    and checked."""
+    and checked. Covers in `reuse_from` made from the same frame, titles, mark and labels are copied, not made
+    again: a line edit does not touch them (they keep the ProduceID of the run that made them)."""
     from microdrama.export import clips_in_cut
 
     clips = clips_in_cut(takes)
     if not clips:  # a run that recorded no takes (a cut made elsewhere): nothing clean to take a frame from
         return []
     shot_id, at = pick_frame(board, clips)
-    frame = grab_frame(clips[shot_id], at)
     zh = screenplay.series.language == "zh"
     subtitle = (f"第{board.episode_number}集 · {board.title}" if zh else f"Episode {board.episode_number} · {board.title}")
+    folder = Path(folder or Path(run_dir) / "covers")
+    recipe = json.dumps({"frame": [str(Path(clips[shot_id]).resolve()), at], "title": screenplay.series.title,
+                         "subtitle": subtitle, "sizes": sizes, "mark": config.mark.model_dump(mode="json"),
+                         "labels": config.labels.model_dump(mode="json")}, sort_keys=True, ensure_ascii=False)
+    if reuse_from is not None and config.labels.signing is None:  # a signature is always made afresh
+        kept = [Path(reuse_from) / f"cover-{name}.jpg" for name in sizes]
+        if (Path(reuse_from) / RECIPE).is_file() and (Path(reuse_from) / RECIPE).read_text("utf-8") == recipe \
+                and all(p.is_file() for p in kept):
+            folder.mkdir(parents=True, exist_ok=True)
+            for p in kept:
+                publish(p, folder / p.name)
+            atomic_write_text(folder / RECIPE, recipe)
+            return [folder / p.name for p in kept]
+    frame = grab_frame(clips[shot_id], at)
     written = []
     for name, size in sizes.items():
-        path = Path(folder or Path(run_dir) / "covers") / f"cover-{name}.jpg"
+        path = folder / f"cover-{name}.jpg"
         img = draw_cover(frame, tuple(size), screenplay.series.title, subtitle, config.mark.text, config.mark.height_fraction,
                          config.mark.position)
         with atomic_path(path) as tmp:
@@ -115,4 +134,6 @@ def write_covers(run_dir: Path, screenplay: Screenplay, board: Storyboard, takes
                 failed = ", ".join(c.clause for c in report.clauses if not c.ok)
                 raise RenderError(f"label check failed for {path.name}: {failed}")
         written.append(path)
+    if reuse_from is not None:  # what the next run compares with (a platform delivery is made once)
+        atomic_write_text(folder / RECIPE, recipe)
     return written

@@ -796,7 +796,8 @@ class Run:
         from microdrama.covers import write_covers  # 9:16 and 3:4 covers, labelled and checked
 
         takes()
-        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id, folder=self._staged("covers"))
+        write_covers(self.dir, screenplay, board, self.take_log, self.config, self.id, folder=self._staged("covers"),
+                     reuse_from=self.dir / "covers")
 
     def _write_plan(self, screenplay: Screenplay, cut: FinalCut) -> None:
         if (per_minute := self._per_finished_minute(self.cost(cut.duration_s))) is not False:

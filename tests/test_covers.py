@@ -7,6 +7,7 @@ from PIL import Image
 from microdrama.config import ProjectConfig
 from microdrama.covers import SIZES, pick_frame, write_covers
 from microdrama.errors import RenderError
+from microdrama.labels.carriers import read_label
 from microdrama.labels.check import check_file
 from microdrama.media import run_ffmpeg
 from microdrama.skill import SkillContext
@@ -69,3 +70,28 @@ def test_a_cover_whose_mark_is_too_small_is_refused(tmp_path):
 
 def test_a_run_without_takes_writes_no_covers(screenplay, board, tmp_path):
     assert write_covers(tmp_path / "run", screenplay, board, [], ProjectConfig()) == []
+
+
+def test_covers_made_from_the_same_frame_and_titles_are_copied_not_made_again(screenplay, board, takes, tmp_path,
+                                                                                 monkeypatch):
+    """A line edit does not touch the covers: the next run copies them (labels and all); a new title makes them again."""
+    import microdrama.covers as covers
+
+    first = write_covers(tmp_path / "run", screenplay, board, takes, ProjectConfig(), "run-1",
+                         folder=tmp_path / "a", reuse_from=tmp_path / "none-yet")
+    made = {p.name: p.read_bytes() for p in first}
+
+    def not_drawn(*args, **kwargs):
+        raise AssertionError("a cover was drawn again")
+
+    monkeypatch.setattr(covers, "draw_cover", not_drawn)
+    again = write_covers(tmp_path / "run", screenplay, board, takes, ProjectConfig(), "run-2",
+                         folder=tmp_path / "b", reuse_from=tmp_path / "a")
+    assert {p.name: p.read_bytes() for p in again} == made  # the same files, ProduceID of the run that made them
+    monkeypatch.undo()
+    retitled = screenplay.model_copy(deep=True)
+    retitled.series.title = "新的剧名"
+    third = write_covers(tmp_path / "run", retitled, board, takes, ProjectConfig(), "run-3",
+                         folder=tmp_path / "c", reuse_from=tmp_path / "b")
+    assert all(p.read_bytes() != made[p.name] for p in third)
+    assert "run-3" in read_label(third[0])
