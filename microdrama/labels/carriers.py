@@ -58,10 +58,11 @@ def legacy_content_hash(path: Path) -> str:
 
 
 def _guarded(hasher, path: Path) -> str:
+    kind = kind_of(path)  # an unsupported type says so itself
     try:
         return hasher(path)
     except (OSError, ValueError, EOFError, struct.error, InputError) as exc:  # PyAV, Pillow, the box and chunk readers
-        raise InputError(f"{path.name} is not a {kind_of(path).upper()} file microdrama can read "
+        raise InputError(f"{path.name} is not a {kind.upper()} file microdrama can read "
                          f"({str(exc).splitlines()[0][:120]}); label the exported file, not a placeholder") from None
 
 
